@@ -1,0 +1,79 @@
+/**
+ * The one error table. Every operating error Runnel reports carries a stable `code` from this
+ * table; the code decides the gRPC status and whether a client may retry. Broken invariants are
+ * not here: they are `assert()` failures (src/common/assert.ts) and crash the operation.
+ *
+ * Codes are part of the public contract: never renumber or rename one, only add.
+ */
+import { GrpcStatus, type GrpcStatusCode } from './grpc-status.js';
+
+interface ErrorSpec {
+  /** Stable number, mirrored by the `ErrorCode` enum in proto/runnel/v1. */
+  readonly id: number;
+  readonly status: GrpcStatusCode;
+  readonly retriable: boolean;
+  readonly message: string;
+}
+
+export const ERRORS = {
+  INVALID_ARGUMENT: { id: 1, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'invalid argument' },
+  INVALID_CONFIG: { id: 2, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'invalid configuration' },
+  INVALID_TOPIC_NAME: { id: 3, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'invalid topic name' },
+  UNKNOWN_TOPIC: { id: 4, status: GrpcStatus.NOT_FOUND, retriable: false, message: 'unknown topic' },
+  UNKNOWN_PARTITION: { id: 5, status: GrpcStatus.NOT_FOUND, retriable: false, message: 'unknown partition' },
+  TOPIC_ALREADY_EXISTS: { id: 6, status: GrpcStatus.ALREADY_EXISTS, retriable: false, message: 'topic already exists' },
+  CORRUPT_BATCH: { id: 7, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'corrupt record batch' },
+  BATCH_TOO_LARGE: { id: 8, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'record batch too large' },
+  OFFSET_OUT_OF_RANGE: { id: 9, status: GrpcStatus.OUT_OF_RANGE, retriable: false, message: 'offset out of range' },
+  STORAGE_ERROR: { id: 10, status: GrpcStatus.UNAVAILABLE, retriable: true, message: 'storage error' },
+  DISK_FULL: { id: 11, status: GrpcStatus.RESOURCE_EXHAUSTED, retriable: true, message: 'disk full' },
+  LOG_CLOSED: { id: 12, status: GrpcStatus.UNAVAILABLE, retriable: true, message: 'partition log is closed' },
+  INTERNAL: { id: 13, status: GrpcStatus.INTERNAL, retriable: false, message: 'internal error' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Where an error happened, when it concerns one topic or partition. */
+export interface ErrorContext {
+  topic?: string;
+  partition?: number;
+  [key: string]: unknown;
+}
+
+export class RunnelError extends Error {
+  override readonly name = 'RunnelError';
+  readonly code: ErrorCode;
+  readonly context: ErrorContext;
+
+  constructor(code: ErrorCode, detail?: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    const spec = ERRORS[code];
+    super(detail === undefined ? spec.message : `${spec.message}: ${detail}`, options);
+    this.code = code;
+    this.context = context;
+  }
+
+  get retriable(): boolean {
+    return ERRORS[this.code].retriable;
+  }
+
+  get grpcStatus(): GrpcStatusCode {
+    return ERRORS[this.code].status;
+  }
+}
+
+export function isRunnelError(err: unknown, code?: ErrorCode): err is RunnelError {
+  return err instanceof RunnelError && (code === undefined || err.code === code);
+}
+
+/**
+ * Maps a Node.js file-system error to a typed storage error. ENOSPC and EDQUOT are "disk full"
+ * (an operator can free space and retry); everything else (EIO, EROFS, EBADF...) is a storage
+ * error that takes the partition's log out of service until it is reopened.
+ */
+export function storageError(err: unknown, what: string, context: ErrorContext = {}): RunnelError {
+  if (err instanceof RunnelError) return err;
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  const code: ErrorCode = errno === 'ENOSPC' || errno === 'EDQUOT' ? 'DISK_FULL' : 'STORAGE_ERROR';
+  const reason = err instanceof Error ? err.message : String(err);
+  return new RunnelError(code, `${what}: ${reason}`, { ...context, errno }, { cause: err });
+}
