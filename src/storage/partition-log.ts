@@ -1,0 +1,575 @@
+/**
+ * The log of one topic-partition: an ordered set of segments (by base offset), of which the last
+ * is active (appended to). It stamps offsets on appended batches, rolls segments by size, time
+ * and offset range, serves reads of whole stored batches, group-commits fsyncs for durable
+ * appends, and moves the log start offset (retention, delete-records).
+ *
+ * Concurrency: appends, rolls and deletions are synchronous, so each is atomic on the event
+ * loop; reads are asynchronous and pin the segment they read (`acquire`), so a segment deleted
+ * by retention or replaced by compaction stays open until its last reader is done.
+ *
+ * A write or fsync error is sticky for the whole log: every later append fails with the same
+ * typed error until the log is reopened (and recovered). Reads keep working, so what was
+ * acknowledged before stays readable.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { RunnelError, storageError } from '../common/errors.js';
+import { assert } from '../common/assert.js';
+import { systemClock, type Clock } from '../common/clock.js';
+import { silentLogger, type Logger } from '../common/logger.js';
+import { checkBatch, readLastOffsetDelta, readMaxTimestamp, writeBaseOffset } from '../format/batch-header.js';
+import { fdatasync, fsyncDir } from './file-io.js';
+import type { LogConfig } from './log-config.js';
+import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, Segment, TIME_INDEX_SUFFIX, segmentFileName, type SegmentOptions } from './segment.js';
+
+/** Relative offsets in the indexes are u32: a segment never spans more offsets than this. */
+const SEGMENT_OFFSET_SPAN_MAX = 2 ** 32 - 1;
+const EMPTY = Buffer.alloc(0);
+
+export interface AppendResult {
+  baseOffset: number;
+  lastOffset: number;
+  /** Broker clock when the batch was appended. */
+  logAppendTimeMs: number;
+}
+
+export interface LogReadResult {
+  /** Whole stored batches, contiguous; empty when there is nothing at or after the offset. */
+  bytes: Buffer;
+  /** Base offset of the first returned batch (may be below the requested offset). */
+  firstOffset: number;
+  /** Offset to read next. */
+  nextOffset: number;
+  logStartOffset: number;
+  logEndOffset: number;
+}
+
+export interface PartitionLogOptions {
+  dir: string;
+  topic: string;
+  partition: number;
+  config: LogConfig;
+  /** Offsets below this were durable before the last stop (from the checkpoint); 0 if unknown. */
+  recoveryPointOffset?: number;
+  /** From the log-start checkpoint; the first segment's base when unknown. */
+  logStartOffset?: number;
+  /** True after an unclean shutdown: re-validate every segment from the recovery point. */
+  recover?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+interface DurableWaiter {
+  offset: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class PartitionLog {
+  readonly topic: string;
+  readonly partition: number;
+  readonly dir: string;
+  private configValue: LogConfig;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private segments: Segment[] = [];
+  private logStart = 0;
+  /** Every offset below this is on disk (fdatasync'd), with the segments before it sealed. */
+  private durableOffset = 0;
+  private durableWaiters: DurableWaiter[] = [];
+  private syncing = false;
+  /** Rolled segments whose log and index files still need an fsync. */
+  private unsyncedSegments: Segment[] = [];
+  private dirDirty = false;
+  private failure: RunnelError | null = null;
+  private closed = false;
+  /** fsync rounds done (each covers every append before it started): a measure of group commit. */
+  fsyncCount = 0;
+  /** Rolls since the log was opened, so the cleaner knows when there is new work. */
+  rollCount = 0;
+
+  private constructor(options: PartitionLogOptions) {
+    this.topic = options.topic;
+    this.partition = options.partition;
+    this.dir = options.dir;
+    this.configValue = options.config;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  /**
+   * Opens (or creates) the log in `dir`. Never throws for damaged content: bad batches are cut,
+   * bad indexes rebuilt, and every repair is returned and logged. I/O errors do throw.
+   */
+  static openSync(options: PartitionLogOptions): { log: PartitionLog; repairs: string[] } {
+    const log = new PartitionLog(options);
+    fs.mkdirSync(options.dir, { recursive: true });
+    const repairs = log.loadSegmentsSync(options.recoveryPointOffset ?? 0, options.recover ?? false);
+    const firstBase = log.segments[0]!.baseOffset;
+    log.logStart = Math.min(Math.max(options.logStartOffset ?? firstBase, firstBase), log.logEndOffset);
+    // A crash between moving the log start and deleting the segments below it leaves them here.
+    log.deleteOldestSegmentsWhile((segment) => segment.nextOffset <= log.logStart);
+    // After a crash, what recovery kept may still be only in the page cache: durable is what the
+    // checkpoint says, and the next flush covers the rest.
+    log.durableOffset = options.recover === true ? Math.min(options.recoveryPointOffset ?? 0, log.logEndOffset) : log.logEndOffset;
+    for (const repair of repairs) log.logger.warn({ topic: log.topic, partition: log.partition }, repair);
+    return { log, repairs };
+  }
+
+  get config(): LogConfig {
+    return this.configValue;
+  }
+
+  get logStartOffset(): number {
+    return this.logStart;
+  }
+
+  get logEndOffset(): number {
+    return this.active.nextOffset;
+  }
+
+  /** Offset below which everything is durable: the recovery point written to the checkpoint. */
+  get recoveryPoint(): number {
+    return this.durableOffset;
+  }
+
+  get sizeBytes(): number {
+    let total = 0;
+    for (const segment of this.segments) total += segment.sizeBytes;
+    return total;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Base offsets of the segments, oldest first (for tools and tests). */
+  segmentBaseOffsets(): number[] {
+    return this.segments.map((s) => s.baseOffset);
+  }
+
+  private get active(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  private get segmentOptions(): SegmentOptions {
+    return { indexIntervalBytes: this.configValue.indexIntervalBytes, denseOffsets: this.configValue.cleanupPolicy !== 'compact' };
+  }
+
+  /** Applies a new configuration (alter topic configs); takes effect at the next append or roll. */
+  updateConfig(config: LogConfig): void {
+    this.configValue = config;
+  }
+
+  private loadSegmentsSync(recoveryPointOffset: number, recover: boolean): string[] {
+    const repairs = this.finishInterruptedSwapsSync();
+    const bases = fs
+      .readdirSync(this.dir)
+      .filter((name) => /^\d{20}\.log$/.test(name))
+      .map((name) => Number(name.slice(0, 20)))
+      .sort((a, b) => a - b);
+    if (bases.length === 0) {
+      this.segments.push(Segment.createSync(this.dir, 0, this.segmentOptions));
+      return repairs;
+    }
+    // Recover from the segment holding the recovery point; the last segment always, because
+    // only it can end in a partial batch and its index is only persisted at flush.
+    const firstToRecover = recover ? Math.max(0, bases.findLastIndex((base) => base <= recoveryPointOffset)) : bases.length - 1;
+    for (let i = 0; i < bases.length; i++) {
+      const { segment, repairs: found } = Segment.openSync(this.dir, bases[i]!, this.segmentOptions, i >= firstToRecover);
+      repairs.push(...found);
+      const previous = this.segments[this.segments.length - 1];
+      if (previous !== undefined && segment.baseOffset < previous.nextOffset) {
+        repairs.push(`${segment.logFile}: overlaps the previous segment (ends at ${previous.nextOffset}); deleted`);
+        segment.retire(true);
+        continue;
+      }
+      this.segments.push(segment);
+      if (found.some((r) => r.includes('truncated')) && i < bases.length - 1) {
+        repairs.push(...this.dropSegmentsAfterSync(i, bases));
+        break;
+      }
+    }
+    return repairs;
+  }
+
+  /** A segment cut by recovery ends the log: later segments cannot follow a gap. */
+  private dropSegmentsAfterSync(index: number, bases: number[]): string[] {
+    const dropped: string[] = [];
+    for (const base of bases.slice(index + 1)) {
+      const { segment } = Segment.openSync(this.dir, base, this.segmentOptions, false);
+      dropped.push(`${segment.logFile}: follows a truncated segment; deleted`);
+      segment.retire(true);
+    }
+    return dropped;
+  }
+
+  /**
+   * Compaction writes `<base>.log.cleaned`, fsyncs it and renames it to `.swap`, then over the
+   * `.log`. A `.cleaned` left by a crash is incomplete (deleted); a `.swap` is complete (used).
+   */
+  private finishInterruptedSwapsSync(): string[] {
+    const repairs: string[] = [];
+    for (const name of fs.readdirSync(this.dir)) {
+      const file = path.join(this.dir, name);
+      if (name.endsWith(CLEANED_SUFFIX) || name.endsWith('.deleted') || name.endsWith('.tmp')) {
+        fs.rmSync(file, { force: true });
+        repairs.push(`${file}: left by an interrupted operation; deleted`);
+      } else if (name.endsWith(LOG_SUFFIX + SWAP_SUFFIX)) {
+        const base = Number(name.slice(0, 20));
+        // Indexes of the replaced file may still be there; the swapped-in file gets new ones.
+        fs.rmSync(path.join(this.dir, segmentFileName(base, INDEX_SUFFIX)), { force: true });
+        fs.rmSync(path.join(this.dir, segmentFileName(base, TIME_INDEX_SUFFIX)), { force: true });
+        fs.renameSync(file, file.slice(0, -SWAP_SUFFIX.length));
+        repairs.push(`${file}: finished an interrupted compaction swap`);
+      }
+    }
+    return repairs;
+  }
+
+  /**
+   * Appends one batch and stamps its offsets (overwriting the first 8 bytes of `batch`, which the
+   * log now owns). Validates length, magic, CRC and record count first; writes to the page cache.
+   */
+  appendSync(batch: Buffer): AppendResult {
+    this.checkWritable();
+    const { maxBatchBytes } = this.configValue;
+    if (batch.length > maxBatchBytes) {
+      throw new RunnelError('BATCH_TOO_LARGE', `batch of ${batch.length} bytes exceeds maxBatchBytes ${maxBatchBytes}`, this.context());
+    }
+    const checked = checkBatch(batch, 0, batch.length);
+    if ('problem' in checked) throw new RunnelError('CORRUPT_BATCH', checked.problem, { ...this.context(), reason: checked.problem });
+    if (checked.sizeBytes !== batch.length) {
+      throw new RunnelError('CORRUPT_BATCH', `batch declares ${checked.sizeBytes} bytes but ${batch.length} were sent`, {
+        ...this.context(),
+        reason: 'length-mismatch',
+      });
+    }
+    const baseOffset = this.logEndOffset;
+    const lastOffset = baseOffset + readLastOffsetDelta(batch);
+    const maxTimestampMs = readMaxTimestamp(batch);
+    this.maybeRollLocked(batch.length, lastOffset, maxTimestampMs);
+    writeBaseOffset(batch, baseOffset);
+    try {
+      this.active.appendLocked(batch, baseOffset, lastOffset, maxTimestampMs);
+    } catch (err) {
+      this.failure = storageError(err, 'append', this.context());
+      throw this.failure;
+    }
+    return { baseOffset, lastOffset, logAppendTimeMs: this.clock.nowMs() };
+  }
+
+  /** Appends; with `durable`, resolves only once the batch is fdatasync'd (group-committed). */
+  async append(batch: Buffer, options: { durable?: boolean } = {}): Promise<AppendResult> {
+    const result = this.appendSync(batch);
+    if (options.durable === true) await this.waitDurable(result.lastOffset + 1);
+    return result;
+  }
+
+  /** Resolves once every offset below `offset` is durable. */
+  waitDurable(offset: number): Promise<void> {
+    assert(offset <= this.logEndOffset, `cannot wait for offset ${offset} beyond the log end ${this.logEndOffset}`);
+    if (offset <= this.durableOffset) return Promise.resolve();
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.durableWaiters.push({ offset, resolve, reject });
+      if (!this.syncing) void this.syncLoop();
+    });
+  }
+
+  /** Makes everything appended so far durable and writes pending index entries. */
+  async flush(): Promise<void> {
+    await this.waitDurable(this.logEndOffset);
+    if (!this.closed) this.active.persistIndexesSync(false);
+  }
+
+  /**
+   * Group commit: one fdatasync covers every append made before it started. Appends arriving
+   * while it runs wait for the next round, which covers them all at once.
+   */
+  private async syncLoop(): Promise<void> {
+    this.syncing = true;
+    try {
+      while (this.durableWaiters.length > 0 && this.failure === null && !this.closed) {
+        const target = this.logEndOffset;
+        const sealed = this.unsyncedSegments.splice(0);
+        const dirDirty = this.dirDirty;
+        this.dirDirty = false;
+        try {
+          await this.syncSegments(sealed, this.active, dirDirty);
+        } catch (err) {
+          this.failure = storageError(err, 'fsync', this.context());
+          this.active.fail(this.failure);
+          break;
+        }
+        this.fsyncCount++;
+        this.durableOffset = Math.max(this.durableOffset, target);
+        this.resolveWaiters();
+      }
+    } finally {
+      this.syncing = false;
+      if (this.failure !== null || this.closed) this.rejectWaiters(this.failure ?? new RunnelError('LOG_CLOSED', undefined, this.context()));
+    }
+  }
+
+  private async syncSegments(sealed: Segment[], active: Segment, dirDirty: boolean): Promise<void> {
+    for (const segment of sealed) {
+      if (segment.fileDescriptor < 0) continue; // deleted by retention meanwhile
+      segment.persistIndexesSync(false);
+      await fdatasync(segment.fileDescriptor);
+      await Promise.all([syncFile(segment.offsetIndex.file), syncFile(segment.timeIndex.file)]);
+    }
+    if (active.fileDescriptor >= 0) await fdatasync(active.fileDescriptor);
+    if (dirDirty) await fsyncDir(this.dir);
+  }
+
+  private resolveWaiters(): void {
+    const waiters = this.durableWaiters;
+    this.durableWaiters = waiters.filter((w) => w.offset > this.durableOffset);
+    for (const waiter of waiters) if (waiter.offset <= this.durableOffset) waiter.resolve();
+  }
+
+  private rejectWaiters(err: RunnelError): void {
+    for (const waiter of this.durableWaiters.splice(0)) waiter.reject(err);
+  }
+
+  private checkWritable(): void {
+    if (this.closed) throw new RunnelError('LOG_CLOSED', undefined, this.context());
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private maybeRollLocked(batchBytes: number, lastOffset: number, maxTimestampMs: number): void {
+    const active = this.active;
+    if (active.isEmpty) return;
+    const { segmentBytes, segmentMs } = this.configValue;
+    const full = active.sizeBytes + batchBytes > segmentBytes;
+    const old = maxTimestampMs - active.firstBatchTimestampMs > segmentMs;
+    const offsetSpanFull = lastOffset - active.baseOffset > SEGMENT_OFFSET_SPAN_MAX;
+    if (full || old || offsetSpanFull) this.rollLocked();
+  }
+
+  /** Seals the active segment and starts a new one at the log end offset. */
+  rollLocked(): void {
+    const old = this.active;
+    old.persistIndexesSync(false);
+    let next: Segment;
+    try {
+      next = Segment.createSync(this.dir, old.nextOffset, this.segmentOptions);
+    } catch (err) {
+      this.failure = storageError(err, 'roll', this.context());
+      throw this.failure;
+    }
+    this.segments.push(next);
+    this.unsyncedSegments.push(old);
+    this.dirDirty = true;
+    this.rollCount++;
+  }
+
+  /**
+   * Reads whole stored batches from the one holding `offset`, up to `maxBytes` (at least one
+   * batch). `offset` must be in [logStartOffset, logEndOffset]; at the end it returns nothing.
+   */
+  async read(offset: number, maxBytes: number): Promise<LogReadResult> {
+    this.checkOffsetInRange(offset);
+    if (offset === this.logEndOffset) return this.emptyRead(offset);
+    let from = offset;
+    for (let i = this.segmentIndexFor(offset); i < this.segments.length; i++) {
+      const segment = this.segments[i]!;
+      segment.acquire();
+      try {
+        const result = await segment.read(Math.max(from, segment.baseOffset), maxBytes, segment.sizeBytes);
+        if (result !== null) return { ...result, logStartOffset: this.logStart, logEndOffset: this.logEndOffset };
+      } finally {
+        segment.release();
+      }
+      from = segment.nextOffset;
+    }
+    return this.emptyRead(offset);
+  }
+
+  private emptyRead(offset: number): LogReadResult {
+    return { bytes: EMPTY, firstOffset: offset, nextOffset: offset, logStartOffset: this.logStart, logEndOffset: this.logEndOffset };
+  }
+
+  private checkOffsetInRange(offset: number): void {
+    if (!Number.isSafeInteger(offset) || offset < this.logStart || offset > this.logEndOffset) {
+      throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [${this.logStart}, ${this.logEndOffset}]`, {
+        ...this.context(),
+        logStartOffset: this.logStart,
+        logEndOffset: this.logEndOffset,
+      });
+    }
+  }
+
+  /** Index of the segment whose range holds `offset` (the last one with base <= offset). */
+  private segmentIndexFor(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.segments[mid]!.baseOffset <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /**
+   * The first batch holding offsets at or after `fromOffset` whose maxTimestamp is at or after `timestampMs`, as
+   * stored bytes; null when every batch is older. (The caller picks the record inside it.)
+   */
+  async batchForTimestamp(timestampMs: number, fromOffset = this.logStart): Promise<Buffer | null> {
+    for (const segment of this.segments) {
+      if (segment.nextOffset <= fromOffset || segment.maxTimestampMs < timestampMs) continue;
+      segment.acquire();
+      try {
+        const found = await segment.findByTimestamp(timestampMs, fromOffset);
+        if (found !== null) return found.batch;
+      } finally {
+        segment.release();
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Removes every batch at or after the one holding `offset` (whole batches, as Kafka does):
+   * the log end offset becomes `offset`, or the base of the batch holding it.
+   */
+  async truncateTo(offset: number): Promise<void> {
+    this.checkWritable();
+    if (offset >= this.logEndOffset) return;
+    const index = this.segmentIndexFor(offset);
+    const segment = this.segments[index]!;
+    const position = await segment.positionOf(offset);
+    // Synchronous from here: appends that ran during the await only added batches after it.
+    for (const later of this.segments.splice(index + 1)) later.retire(true);
+    this.unsyncedSegments = this.unsyncedSegments.filter((s) => this.segments.includes(s));
+    segment.cutAtSync(position);
+    this.durableOffset = Math.min(this.durableOffset, this.logEndOffset);
+    this.logStart = Math.min(this.logStart, this.logEndOffset);
+    this.dirDirty = true;
+    const truncated = new RunnelError('OFFSET_OUT_OF_RANGE', 'the log was truncated below this append', this.context());
+    this.durableWaiters = this.durableWaiters.filter((w) => w.offset <= this.logEndOffset || (w.reject(truncated), false));
+  }
+
+  /**
+   * Moves the log start offset up to `offset` (Kafka's DeleteRecords) and deletes the segments
+   * wholly below it. Returns the new log start offset.
+   */
+  deleteRecordsBefore(offset: number): number {
+    this.checkWritable();
+    if (!Number.isSafeInteger(offset) || offset > this.logEndOffset || offset < 0) {
+      throw new RunnelError('OFFSET_OUT_OF_RANGE', `cannot delete records before ${offset}: log ends at ${this.logEndOffset}`, this.context());
+    }
+    if (offset <= this.logStart) return this.logStart;
+    this.logStart = offset;
+    if (offset === this.logEndOffset && !this.active.isEmpty) this.rollLocked();
+    this.deleteOldestSegmentsWhile((segment) => segment.nextOffset <= this.logStart);
+    return this.logStart;
+  }
+
+  /**
+   * Deletes whole segments by `retentionMs` (newest batch older than that) and `retentionBytes`
+   * (while the log minus the oldest segment is still at least that big). The active segment
+   * is rolled first when it is wholly expired. Returns the number of segments deleted.
+   */
+  applyRetention(): number {
+    if (this.configValue.cleanupPolicy !== 'delete' || this.closed || this.failure !== null) return 0;
+    const { retentionMs, retentionBytes } = this.configValue;
+    const nowMs = this.clock.nowMs();
+    const expired = (segment: Segment): boolean => retentionMs >= 0 && nowMs - segment.maxTimestampMs > retentionMs;
+    if (!this.active.isEmpty && expired(this.active)) this.rollLocked();
+    let deleted = this.deleteOldestSegmentsWhile(expired);
+    if (retentionBytes >= 0) {
+      let size = this.sizeBytes;
+      deleted += this.deleteOldestSegmentsWhile((segment) => {
+        if (size - segment.sizeBytes < retentionBytes) return false;
+        size -= segment.sizeBytes;
+        return true;
+      });
+    }
+    return deleted;
+  }
+
+  /** Deletes segments from the oldest while `predicate` holds, never the active one. */
+  private deleteOldestSegmentsWhile(predicate: (segment: Segment) => boolean): number {
+    let deleted = 0;
+    while (this.segments.length > 1 && predicate(this.segments[0]!)) {
+      const segment = this.segments.shift()!;
+      this.unsyncedSegments = this.unsyncedSegments.filter((s) => s !== segment);
+      segment.retire(true);
+      deleted++;
+    }
+    if (deleted > 0) {
+      this.logStart = Math.max(this.logStart, this.segments[0]!.baseOffset);
+      this.dirDirty = true;
+      this.logger.info({ topic: this.topic, partition: this.partition, deleted, logStartOffset: this.logStart }, 'deleted old segments');
+    }
+    return deleted;
+  }
+
+  /** Sealed segments, oldest first: what compaction may rewrite. */
+  closedSegments(): readonly Segment[] {
+    return this.segments.slice(0, -1);
+  }
+
+  /**
+   * Swaps in a rewritten segment for `old` (compaction). The caller has renamed the new file
+   * over the old one; readers of `old` finish on the old file, which closes after them.
+   */
+  replaceSegmentSync(old: Segment, replacement: Segment): void {
+    const index = this.segments.indexOf(old);
+    assert(index >= 0 && index < this.segments.length - 1, 'only a sealed segment of this log can be replaced');
+    this.segments[index] = replacement;
+    this.unsyncedSegments = this.unsyncedSegments.filter((s) => s !== old);
+    old.retire(false);
+  }
+
+  /** Flushes, persists and fsyncs every index, and closes the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.failure === null) await this.flush();
+    this.closed = true;
+    this.rejectWaiters(new RunnelError('LOG_CLOSED', undefined, this.context()));
+    for (const segment of this.segments) {
+      if (this.failure === null) segment.persistIndexesSync(true);
+      segment.retire(false);
+    }
+  }
+
+  /** Closes without flushing or writing indexes, as a crash would leave the files (tests, deletion). */
+  closeAbruptly(): void {
+    this.closed = true;
+    this.rejectWaiters(new RunnelError('LOG_CLOSED', undefined, this.context()));
+    for (const segment of this.segments) segment.retire(false);
+  }
+
+  /** The sticky write/fsync error, if one happened since the log was opened. */
+  get failed(): RunnelError | null {
+    return this.failure;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private context(): { topic: string; partition: number } {
+    return { topic: this.topic, partition: this.partition };
+  }
+}
+
+async function syncFile(file: string): Promise<void> {
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(file, 'r+');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // no index entries yet
+    throw err;
+  }
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}

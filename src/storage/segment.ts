@@ -1,0 +1,458 @@
+/**
+ * One segment of a partition log: the `<baseOffset>.log` file of whole record batches, appended
+ * as received, plus its offset index and time index. File names are the base offset as 20
+ * zero-padded digits, as in Kafka.
+ *
+ * The segment trusts nothing it did not write in this process: indexes are checked when loaded
+ * and rebuilt from the log when they fail; `recoverSync` re-validates every batch (length, magic,
+ * CRC, offset order) and cuts the file at the first bad or partial one.
+ *
+ * A failed write is sticky (as in NATS's filestore): after one, the segment refuses every append
+ * until the log is reopened, because the file's tail is no longer known to be sound.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { RunnelError, storageError } from '../common/errors.js';
+import { assert } from '../common/assert.js';
+import {
+  BATCH_HEADER_BYTES,
+  BATCH_LENGTH_PREFIX_BYTES,
+  Pos,
+  checkBatch,
+  readBaseOffset,
+  readBatchSize,
+  readLastOffsetDelta,
+  readMaxTimestamp,
+} from '../format/batch-header.js';
+import { readAt, readAtSync, writeFullySync } from './file-io.js';
+import { OffsetIndex } from './offset-index.js';
+import { TimeIndex } from './time-index.js';
+
+/** Bytes of a header needed to know a batch's offsets: up to and including lastOffsetDelta. */
+const OFFSETS_HEADER_BYTES = Pos.lastOffsetDelta + 4;
+const SCAN_CHUNK_BYTES = 8 * 1024 * 1024;
+const LOCATE_SLACK_BYTES = 64 * 1024;
+
+export const LOG_SUFFIX = '.log';
+export const INDEX_SUFFIX = '.index';
+export const TIME_INDEX_SUFFIX = '.timeindex';
+export const CLEANED_SUFFIX = '.cleaned';
+export const SWAP_SUFFIX = '.swap';
+
+export function segmentFileName(baseOffset: number, suffix: string): string {
+  return String(baseOffset).padStart(20, '0') + suffix;
+}
+
+export interface SegmentOptions {
+  indexIntervalBytes: number;
+  /** False for compacted logs, whose batches may skip offsets. */
+  denseOffsets: boolean;
+}
+
+export interface BatchInfo {
+  baseOffset: number;
+  lastOffset: number;
+  position: number;
+  sizeBytes: number;
+  maxTimestampMs: number;
+}
+
+export interface SegmentReadResult {
+  /** Whole batches, contiguous, starting with the one holding the requested offset. */
+  bytes: Buffer;
+  firstOffset: number;
+  /** Offset after the last returned batch. */
+  nextOffset: number;
+}
+
+interface Located {
+  chunk: Buffer;
+  chunkStart: number;
+  batch: BatchInfo;
+}
+
+export class Segment {
+  readonly offsetIndex: OffsetIndex;
+  readonly timeIndex: TimeIndex;
+  sizeBytes = 0;
+  /** Offset the next batch appended to this segment would get (its log end offset). */
+  nextOffset: number;
+  /** Greatest batch maxTimestamp in the segment, -1 when empty. */
+  maxTimestampMs = -1;
+  private offsetOfMaxTimestamp: number;
+  /** maxTimestamp of the first batch: the basis of time-based rolling, as in Kafka. */
+  firstBatchTimestampMs = -1;
+  private bytesSinceIndexEntry = 0;
+  private failure: RunnelError | null = null;
+  private readers = 0;
+  private retired: (() => void) | null = null;
+
+  private constructor(
+    readonly dir: string,
+    readonly baseOffset: number,
+    private fd: number,
+    private readonly options: SegmentOptions,
+  ) {
+    this.offsetIndex = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_SUFFIX)), baseOffset);
+    this.timeIndex = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset);
+    this.nextOffset = baseOffset;
+    this.offsetOfMaxTimestamp = baseOffset;
+  }
+
+  get logFile(): string {
+    return path.join(this.dir, segmentFileName(this.baseOffset, LOG_SUFFIX));
+  }
+
+  get fileDescriptor(): number {
+    return this.fd;
+  }
+
+  get isEmpty(): boolean {
+    return this.sizeBytes === 0;
+  }
+
+  get failed(): RunnelError | null {
+    return this.failure;
+  }
+
+  /** Creates a new, empty segment (an existing file of that name is emptied). */
+  static createSync(dir: string, baseOffset: number, options: SegmentOptions): Segment {
+    const fd = fs.openSync(path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX)), 'w+');
+    const segment = new Segment(dir, baseOffset, fd, options);
+    segment.offsetIndex.reset();
+    segment.timeIndex.reset();
+    return segment;
+  }
+
+  /**
+   * Opens an existing segment. With `recover`, every batch is re-validated and the file is cut
+   * at the first bad one; otherwise the indexes are checked and only the tail after the last
+   * index entry is scanned. Returns what was repaired, for the log.
+   */
+  static openSync(dir: string, baseOffset: number, options: SegmentOptions, recover: boolean): { segment: Segment; repairs: string[] } {
+    const fd = fs.openSync(path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX)), 'r+');
+    const segment = new Segment(dir, baseOffset, fd, options);
+    segment.sizeBytes = fs.fstatSync(fd).size;
+    const repairs: string[] = [];
+    if (!recover) {
+      const problem = segment.loadIndexesSync() ?? segment.scanTailSync();
+      if (problem === null) return { segment, repairs };
+      repairs.push(`${segment.logFile}: ${problem}; rebuilding from the log`);
+    }
+    const cut = segment.recoverSync();
+    if (cut !== null) repairs.push(cut);
+    return { segment, repairs };
+  }
+
+  /** Loads both indexes and checks them against the log; null when they can be used. */
+  private loadIndexesSync(): string | null {
+    const offsetProblem = this.offsetIndex.loadSync();
+    if (offsetProblem !== null) return `offset index ${offsetProblem}`;
+    const timeProblem = this.timeIndex.loadSync();
+    if (timeProblem !== null) return `time index ${timeProblem}`;
+    const last = this.offsetIndex.last();
+    if (last !== null) {
+      if (last.position + BATCH_HEADER_BYTES > this.sizeBytes) return 'offset index points past the end of the log';
+      const header = readAtSync(this.fd, last.position, BATCH_LENGTH_PREFIX_BYTES);
+      if (readBaseOffset(header) !== last.offset) return 'offset index does not match the log';
+    }
+    const lastTime = this.timeIndex.last();
+    if (lastTime !== null) {
+      this.maxTimestampMs = lastTime.timestampMs;
+      this.offsetOfMaxTimestamp = lastTime.offset;
+    }
+    return null;
+  }
+
+  /**
+   * Walks batch headers from the last index entry to the end of the file, to learn the next
+   * offset, the max timestamp and the index bookkeeping. A tail that is not whole batches
+   * means the file needs recovery.
+   */
+  private scanTailSync(): string | null {
+    const start = this.offsetIndex.last()?.position ?? 0;
+    if (this.sizeBytes > 0) {
+      const first = readAtSync(this.fd, 0, BATCH_HEADER_BYTES);
+      if (first.length < BATCH_HEADER_BYTES) return 'log shorter than one batch header';
+      this.firstBatchTimestampMs = readMaxTimestamp(first);
+    }
+    let position = start;
+    this.bytesSinceIndexEntry = 0;
+    while (position < this.sizeBytes) {
+      const header = readAtSync(this.fd, position, BATCH_HEADER_BYTES);
+      if (header.length < BATCH_HEADER_BYTES) return `partial batch header at position ${position}`;
+      const sizeBytes = readBatchSize(header);
+      if (sizeBytes < BATCH_HEADER_BYTES || position + sizeBytes > this.sizeBytes) return `bad batch length at position ${position}`;
+      const baseOffset = readBaseOffset(header);
+      if (baseOffset < this.nextOffset) return `offsets go backwards at position ${position}`;
+      const lastOffset = baseOffset + readLastOffsetDelta(header);
+      this.noteBatch(baseOffset, lastOffset, readMaxTimestamp(header), sizeBytes, position, false);
+      position += sizeBytes;
+    }
+    return null;
+  }
+
+  /**
+   * Re-validates every batch (length, magic, CRC, offset order) and rebuilds both indexes from
+   * them. With `cut`, the file is truncated after the last valid batch (recovery at open);
+   * without, a problem only stops the rebuild there (an index rebuild on a live segment must
+   * never drop data). Returns a description of the problem, or null when the file was valid.
+   */
+  recoverSync(cut = true): string | null {
+    this.offsetIndex.reset();
+    this.timeIndex.reset();
+    this.nextOffset = this.baseOffset;
+    this.maxTimestampMs = -1;
+    this.firstBatchTimestampMs = -1;
+    this.bytesSinceIndexEntry = 0;
+    let position = 0;
+    let chunk: Buffer = Buffer.alloc(0);
+    let chunkStart = 0;
+    let problem: string | null = null;
+    while (position < this.sizeBytes) {
+      let at = position - chunkStart;
+      const left = this.sizeBytes - position;
+      const declared = chunk.length - at >= BATCH_LENGTH_PREFIX_BYTES ? readBatchSize(chunk, at) : BATCH_HEADER_BYTES;
+      const wanted = Math.min(left, Math.max(declared, BATCH_HEADER_BYTES));
+      if (chunk.length - at < wanted) {
+        chunkStart = position;
+        chunk = readAtSync(this.fd, position, Math.min(left, Math.max(wanted, SCAN_CHUNK_BYTES)));
+        at = 0;
+      }
+      const checked = checkBatch(chunk, at, chunk.length, { denseOffsets: this.options.denseOffsets });
+      if ('problem' in checked) {
+        problem = checked.problem;
+        break;
+      }
+      const baseOffset = readBaseOffset(chunk, at);
+      const offsetsOk = this.options.denseOffsets ? baseOffset === this.nextOffset : baseOffset >= this.nextOffset;
+      if (!offsetsOk) {
+        problem = `base offset ${baseOffset} where ${this.nextOffset} was expected`;
+        break;
+      }
+      const lastOffset = baseOffset + readLastOffsetDelta(chunk, at);
+      this.noteBatch(baseOffset, lastOffset, readMaxTimestamp(chunk, at), checked.sizeBytes, position, true);
+      position += checked.sizeBytes;
+    }
+    if (problem === null) return null;
+    if (!cut) return `${this.logFile}: ${problem} at position ${position}`;
+    const droppedBytes = this.sizeBytes - position;
+    fs.ftruncateSync(this.fd, position);
+    this.sizeBytes = position;
+    return `${this.logFile}: ${problem} at position ${position}; truncated ${droppedBytes} bytes, log end offset now ${this.nextOffset}`;
+  }
+
+  /** Index bookkeeping shared by append, tail scan and recovery. */
+  private noteBatch(baseOffset: number, lastOffset: number, maxTimestampMs: number, sizeBytes: number, position: number, indexIt: boolean): void {
+    if (indexIt && this.bytesSinceIndexEntry > this.options.indexIntervalBytes) {
+      this.offsetIndex.append(baseOffset, position);
+      this.timeIndex.maybeAppend(this.maxTimestampMs, this.offsetOfMaxTimestamp);
+      this.bytesSinceIndexEntry = 0;
+    }
+    if (position === 0) this.firstBatchTimestampMs = maxTimestampMs;
+    if (maxTimestampMs > this.maxTimestampMs) {
+      this.maxTimestampMs = maxTimestampMs;
+      this.offsetOfMaxTimestamp = baseOffset;
+    }
+    this.bytesSinceIndexEntry += sizeBytes;
+    this.nextOffset = lastOffset + 1;
+  }
+
+  /**
+   * Appends one validated batch whose offsets are already stamped. The caller holds the log's
+   * append path (it is synchronous, so no other append interleaves).
+   */
+  appendLocked(batch: Buffer, baseOffset: number, lastOffset: number, maxTimestampMs: number): void {
+    if (this.failure !== null) throw this.failure;
+    assert(baseOffset >= this.nextOffset, `append at ${baseOffset} below segment end ${this.nextOffset}`);
+    const position = this.sizeBytes;
+    try {
+      writeFullySync(this.fd, batch, position);
+    } catch (err) {
+      this.failure = storageError(err, `append to ${this.logFile}`);
+      this.cutAfterFailedWrite(position);
+      throw this.failure;
+    }
+    this.sizeBytes = position + batch.length;
+    this.noteBatch(baseOffset, lastOffset, maxTimestampMs, batch.length, position, true);
+  }
+
+  /** After a failed write the file may hold part of the batch: cut it back, best effort. */
+  private cutAfterFailedWrite(position: number): void {
+    try {
+      fs.ftruncateSync(this.fd, position);
+    } catch {
+      // The failure is already sticky; recovery at the next open cuts any partial batch.
+    }
+  }
+
+  /** Marks the segment failed after an fsync error (its durable state is unknown). */
+  fail(err: RunnelError): void {
+    this.failure ??= err;
+  }
+
+  /**
+   * Reads whole batches starting with the one that holds `offset`, up to `maxBytes` (always at
+   * least one batch, so a consumer can make progress past a large batch), from bytes below
+   * `maxPosition`. Returns null when no batch at or after `offset` is below `maxPosition`.
+   */
+  async read(offset: number, maxBytes: number, maxPosition = this.sizeBytes): Promise<SegmentReadResult | null> {
+    if (offset >= this.nextOffset) return null;
+    const found = await this.locate(offset, maxPosition, maxBytes);
+    if (found === null) return null;
+    const { chunk, chunkStart, batch } = found;
+    let at = batch.position - chunkStart;
+    if (at + batch.sizeBytes > chunk.length) {
+      const whole = await readAt(this.fd, batch.position, batch.sizeBytes);
+      if (whole.length < batch.sizeBytes) return null;
+      return { bytes: whole, firstOffset: batch.baseOffset, nextOffset: batch.lastOffset + 1 };
+    }
+    const start = at;
+    let nextOffset = batch.baseOffset;
+    while (at + BATCH_HEADER_BYTES <= chunk.length) {
+      const size = readBatchSize(chunk, at);
+      if (at + size > chunk.length || (at > start && at + size - start > maxBytes)) break;
+      nextOffset = readBaseOffset(chunk, at) + readLastOffsetDelta(chunk, at) + 1;
+      at += size;
+    }
+    return { bytes: chunk.subarray(start, at), firstOffset: batch.baseOffset, nextOffset };
+  }
+
+  /**
+   * Finds the batch holding `offset` (or the first batch after it). Reads once from the index
+   * floor position a chunk large enough for the scan and the caller's data, so a sequential
+   * reader costs one read per call.
+   */
+  private async locate(offset: number, maxPosition: number, maxBytes: number, mayRebuild = true): Promise<Located | null> {
+    let { offset: expected, position } = this.offsetIndex.lookup(offset);
+    let fromIndex = position > 0 && mayRebuild;
+    const want = Math.max(maxBytes, BATCH_HEADER_BYTES) + this.options.indexIntervalBytes + LOCATE_SLACK_BYTES;
+    while (position < maxPosition) {
+      const chunk = await readAt(this.fd, position, Math.min(want, maxPosition - position));
+      let at = 0;
+      while (at + OFFSETS_HEADER_BYTES <= chunk.length) {
+        const baseOffset = readBaseOffset(chunk, at);
+        if (fromIndex && at === 0 && baseOffset !== expected) return this.locateAfterIndexRebuild(offset, maxPosition, maxBytes);
+        const sizeBytes = readBatchSize(chunk, at);
+        if (sizeBytes < BATCH_HEADER_BYTES) throw new RunnelError('STORAGE_ERROR', `bad batch length at ${this.logFile}:${position + at}`);
+        const lastOffset = baseOffset + readLastOffsetDelta(chunk, at);
+        if (lastOffset >= offset) {
+          const maxTimestampMs = at + BATCH_HEADER_BYTES <= chunk.length ? readMaxTimestamp(chunk, at) : -1;
+          return { chunk, chunkStart: position, batch: { baseOffset, lastOffset, position: position + at, sizeBytes, maxTimestampMs } };
+        }
+        at += sizeBytes;
+      }
+      if (at === 0) break; // a partial header at the end of the readable range
+      position += at;
+      fromIndex = false;
+      expected = -1;
+    }
+    return null;
+  }
+
+  /** A read found an index entry that does not match the log: rebuild the indexes, then retry. */
+  private async locateAfterIndexRebuild(offset: number, maxPosition: number, maxBytes: number): Promise<Located | null> {
+    this.recoverSync(false);
+    return this.locate(offset, maxPosition, maxBytes, false);
+  }
+
+  /**
+   * First batch whose maxTimestamp >= `timestampMs`, using the time index to skip ahead;
+   * null when every batch in the segment is older.
+   */
+  async findByTimestamp(timestampMs: number, fromOffset = this.baseOffset): Promise<{ batch: Buffer; baseOffset: number } | null> {
+    if (this.maxTimestampMs < timestampMs) return null;
+    const entry = this.timeIndex.lookupBefore(timestampMs);
+    let offset = Math.max(entry?.offset ?? this.baseOffset, fromOffset);
+    while (offset < this.nextOffset) {
+      const found = await this.read(offset, 0);
+      if (found === null) return null;
+      if (readMaxTimestamp(found.bytes) >= timestampMs) return { batch: found.bytes, baseOffset: found.firstOffset };
+      offset = found.nextOffset;
+    }
+    return null;
+  }
+
+  /** Iterates every batch of the segment (compaction, tests): whole buffers in offset order. */
+  async *batches(chunkBytes = SCAN_CHUNK_BYTES): AsyncGenerator<Buffer> {
+    let offset = this.baseOffset;
+    const end = this.sizeBytes;
+    while (offset < this.nextOffset) {
+      const found = await this.read(offset, chunkBytes, end);
+      if (found === null) return;
+      for (let at = 0; at < found.bytes.length; at += readBatchSize(found.bytes, at)) {
+        yield found.bytes.subarray(at, at + readBatchSize(found.bytes, at));
+      }
+      offset = found.nextOffset;
+    }
+  }
+
+  /** Byte position of the batch holding `offset` (or the first after it); the size when none. */
+  async positionOf(offset: number): Promise<number> {
+    if (offset >= this.nextOffset) return this.sizeBytes;
+    const found = await this.locate(offset, this.sizeBytes, 0);
+    return found === null ? this.sizeBytes : found.batch.position;
+  }
+
+  /**
+   * Cuts the segment at `position`, a batch boundary from `positionOf` (whole batches only, as
+   * Kafka truncates). Rebuilds the bookkeeping from what is left.
+   */
+  cutAtSync(position: number): void {
+    if (position >= this.sizeBytes) return;
+    fs.ftruncateSync(this.fd, position);
+    this.sizeBytes = position;
+    this.recoverSync(false);
+  }
+
+  /** Writes index entries not yet on disk; with fsync, makes them durable. */
+  persistIndexesSync(fsync: boolean): void {
+    this.offsetIndex.persistSync({ fsync });
+    this.timeIndex.persistSync({ fsync });
+  }
+
+  /** Readers in flight keep the file open after the segment leaves its log (retention, compaction). */
+  acquire(): void {
+    this.readers++;
+  }
+
+  release(): void {
+    this.readers--;
+    if (this.readers === 0 && this.retired !== null) this.retired();
+  }
+
+  /** Closes the file once no reader uses it; with deleteFiles, removes the segment's files. */
+  retire(deleteFiles: boolean): void {
+    const finish = (): void => {
+      this.closeSync();
+      if (deleteFiles) this.deleteFilesSync();
+    };
+    if (deleteFiles) this.renameForDeletionSync();
+    if (this.readers === 0) finish();
+    else this.retired = finish;
+  }
+
+  private renameForDeletionSync(): void {
+    // Renamed first, so a crash before the unlink cannot leave a stale segment in the log.
+    for (const file of [this.logFile, this.offsetIndex.file, this.timeIndex.file]) {
+      try {
+        fs.renameSync(file, `${file}.deleted`);
+      } catch {
+        // an index file may not exist yet
+      }
+    }
+  }
+
+  private deleteFilesSync(): void {
+    for (const file of [this.logFile, this.offsetIndex.file, this.timeIndex.file]) {
+      fs.rmSync(`${file}.deleted`, { force: true });
+      fs.rmSync(file, { force: true });
+    }
+  }
+
+  closeSync(): void {
+    if (this.fd < 0) return;
+    fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}
