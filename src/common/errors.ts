@@ -52,6 +52,13 @@ export class RunnelError extends Error {
     this.context = context;
   }
 
+  /** The same error with more context (say, the topic and partition a lower layer did not know). */
+  withContext(context: ErrorContext): RunnelError {
+    const copy = new RunnelError(this.code, undefined, { ...context, ...this.context }, { cause: this.cause });
+    copy.message = this.message;
+    return copy;
+  }
+
   get retriable(): boolean {
     return ERRORS[this.code].retriable;
   }
@@ -71,7 +78,7 @@ export function isRunnelError(err: unknown, code?: ErrorCode): err is RunnelErro
  * error that takes the partition's log out of service until it is reopened.
  */
 export function storageError(err: unknown, what: string, context: ErrorContext = {}): RunnelError {
-  if (err instanceof RunnelError) return err;
+  if (err instanceof RunnelError) return err.withContext(context);
   const errno = (err as NodeJS.ErrnoException | undefined)?.code;
   const code: ErrorCode = errno === 'ENOSPC' || errno === 'EDQUOT' ? 'DISK_FULL' : 'STORAGE_ERROR';
   const reason = err instanceof Error ? err.message : String(err);
