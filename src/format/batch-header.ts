@@ -152,7 +152,7 @@ export function checkBatch(
   if (end - pos < sizeBytes) return { problem: 'short-buffer', sizeBytes };
   const storedCrc = buf.readUInt32BE(pos + Pos.crc);
   if (crc32c(buf.subarray(pos + CRC_START, pos + sizeBytes)) !== storedCrc) return { problem: 'crc-mismatch', sizeBytes };
-  const codec = buf.readInt16BE(pos + Pos.attributes) & Attr.codecMask;
+  const codec = (buf.readInt16BE(pos + Pos.attributes) & Attr.codecMask) as Codec;
   if (codec !== Codec.None && codec !== Codec.Lz4) return { problem: 'unknown-codec', sizeBytes };
   const recordCount = buf.readInt32BE(pos + Pos.recordCount);
   const lastOffsetDelta = readLastOffsetDelta(buf, pos);

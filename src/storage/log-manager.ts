@@ -233,7 +233,7 @@ export class LogManager {
 
   /** Flushes every log, then records the new recovery points. */
   async flushAll(): Promise<void> {
-    const results = await Promise.allSettled(this.allLogs().map((log) => (log.isClosed ? undefined : log.flush())));
+    const results = await Promise.allSettled(this.allLogs().filter((log) => !log.isClosed).map((log) => log.flush()));
     for (const result of results) {
       if (result.status === 'rejected') this.logger.error({ err: result.reason as unknown }, 'flush failed');
     }

@@ -108,13 +108,13 @@ describe('compaction', () => {
     const { log } = openLog(dir, {}, compacted);
     const written = await writeKeys(log, 120, 77, 9_000_000);
     const sealedEnd = log.segmentBaseOffsets().at(-1)!;
-    const firstBase = log.segmentBaseOffsets()[0]!;
+    const firstBase = log.segmentBaseOffsets()[0];
     await compactLog(log, { nowMs: 9_000_000 });
     await log.close();
     // Pretend a crash left a complete swap file of the first segment and a half-written cleaned one.
     const logFile = path.join(dir, segmentFileName(firstBase, '.log'));
     fs.renameSync(logFile, `${logFile}.swap`);
-    fs.writeFileSync(path.join(dir, segmentFileName(log.segmentBaseOffsets()[1]!, '.log.cleaned')), 'partial');
+    fs.writeFileSync(path.join(dir, segmentFileName(log.segmentBaseOffsets()[1], '.log.cleaned')), 'partial');
     const { log: reopened, repairs } = openLog(dir, {}, compacted);
     expect(repairs.join('\n')).toMatch(/interrupted compaction swap/);
     expect(repairs.join('\n')).toMatch(/interrupted operation; deleted/);

@@ -49,7 +49,7 @@ export interface BatchSpec {
 export function makeBatch(spec: BatchSpec = {}): Buffer {
   const count = spec.timestamps?.length ?? spec.keys?.length ?? spec.values?.length ?? spec.records ?? 1;
   const records = Array.from({ length: count }, (_, i) => ({
-    key: spec.keys?.[i] === undefined ? Buffer.from(`k${i}`) : spec.keys[i] === null ? null : Buffer.from(spec.keys[i]!),
+    key: spec.keys?.[i] === undefined ? Buffer.from(`k${i}`) : spec.keys[i] === null ? null : Buffer.from(spec.keys[i]),
     value: spec.values !== undefined ? spec.values[i]! : Buffer.from(`${spec.tag ?? 'v'}-${i}-`.padEnd(spec.valueBytes ?? 16, 'x')),
     timestampMs: spec.timestamps?.[i] ?? spec.timestampMs ?? 1_700_000_000_000,
   }));

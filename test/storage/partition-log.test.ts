@@ -61,7 +61,7 @@ describe('PartitionLog append and read', () => {
     expect(log.segmentCount).toBeGreaterThan(5);
     batches.forEach((b, i) => {
       expect(readBaseOffset(b.bytes)).toBe(b.baseOffset);
-      if (i > 0) expect(b.baseOffset).toBe(batches[i - 1]!.lastOffset + 1);
+      if (i > 0) expect(b.baseOffset).toBe(batches[i - 1].lastOffset + 1);
     });
     for (let offset = 0; offset < log.logEndOffset; offset++) {
       const result = await log.read(offset, 1);
@@ -79,10 +79,10 @@ describe('PartitionLog append and read', () => {
     const total = batches.reduce((n, b) => n + b.bytes.length, 0);
     const all = await log.read(0, total);
     expect(all.bytes.equals(Buffer.concat(batches.map((b) => b.bytes)))).toBe(true);
-    const some = await log.read(0, batches[0]!.bytes.length + batches[1]!.bytes.length + 5);
-    expect(decodeRecordBatches(some.bytes).map((b) => b.baseOffset)).toEqual([0, batches[1]!.baseOffset]);
-    const one = await log.read(batches[10]!.baseOffset, 1);
-    expect(one.bytes.equals(batches[10]!.bytes)).toBe(true);
+    const some = await log.read(0, batches[0].bytes.length + batches[1].bytes.length + 5);
+    expect(decodeRecordBatches(some.bytes).map((b) => b.baseOffset)).toEqual([0, batches[1].baseOffset]);
+    const one = await log.read(batches[10].baseOffset, 1);
+    expect(one.bytes.equals(batches[10].bytes)).toBe(true);
     const end = await log.read(log.logEndOffset, 1000);
     expect(end.bytes.length).toBe(0);
     expect(end.nextOffset).toBe(log.logEndOffset);
@@ -104,7 +104,7 @@ describe('PartitionLog append and read', () => {
     await appendMany(log, 3, 2);
     const end = log.logEndOffset;
     const badCrc = makeBatch({ records: 2 });
-    badCrc[badCrc.length - 1]! ^= 0xff;
+    badCrc[badCrc.length - 1] ^= 0xff;
     expect(thrown(() => log.appendSync(badCrc))).toMatchObject({ code: 'CORRUPT_BATCH', context: { reason: 'crc-mismatch' } });
     const badMagic = makeBatch();
     badMagic[Pos.magic] = 1;
@@ -144,8 +144,8 @@ describe('PartitionLog append and read', () => {
     const batches = await appendMany(log, 100, 9);
     const bases = log.segmentBaseOffsets();
     await log.close();
-    fs.rmSync(path.join(dir, segmentFileName(bases[1]!, '.index')));
-    fs.writeFileSync(path.join(dir, segmentFileName(bases[2]!, '.timeindex')), Buffer.alloc(7));
+    fs.rmSync(path.join(dir, segmentFileName(bases[1], '.index')));
+    fs.writeFileSync(path.join(dir, segmentFileName(bases[2], '.timeindex')), Buffer.alloc(7));
     const { log: reopened, repairs } = openLog(dir, {}, config);
     expect(repairs.join('\n')).toMatch(/offset index missing/);
     expect(repairs.join('\n')).toMatch(/time index/);
@@ -231,7 +231,7 @@ describe('PartitionLog retention and deletion', () => {
     expect(log.sizeBytes).toBeGreaterThan(5000);
     log.applyRetention();
     expect(log.sizeBytes).toBeGreaterThanOrEqual(5000 - 2048);
-    expect(log.sizeBytes - fs.statSync(path.join(log.dir, segmentFileName(log.segmentBaseOffsets()[0]!, '.log'))).size).toBeLessThan(5000);
+    expect(log.sizeBytes - fs.statSync(path.join(log.dir, segmentFileName(log.segmentBaseOffsets()[0], '.log'))).size).toBeLessThan(5000);
     await log.close();
   });
 
@@ -239,12 +239,12 @@ describe('PartitionLog retention and deletion', () => {
     const dir = tempDir();
     const { log } = openLog(dir, {}, { segmentBytes: 2048 });
     const batches = await appendMany(log, 60, 8);
-    const cut = batches[30]!.baseOffset + 1;
+    const cut = batches[30].baseOffset + 1;
     expect(log.deleteRecordsBefore(cut)).toBe(cut);
     expect(log.logStartOffset).toBe(cut);
     expect(log.segmentBaseOffsets()[0]).toBeLessThanOrEqual(cut);
     expect((await rejection(log.read(cut - 1, 10))).code).toBe('OFFSET_OUT_OF_RANGE');
-    expect((await log.read(cut, 1)).firstOffset).toBe(batches[30]!.baseOffset);
+    expect((await log.read(cut, 1)).firstOffset).toBe(batches[30].baseOffset);
     expect(thrown(() => log.deleteRecordsBefore(log.logEndOffset + 1)).code).toBe('OFFSET_OUT_OF_RANGE');
     expect(log.deleteRecordsBefore(5)).toBe(cut);
     await log.close();
@@ -257,7 +257,7 @@ describe('PartitionLog retention and deletion', () => {
     const dir = tempDir();
     const { log } = openLog(dir, {}, { segmentBytes: 2048 });
     const batches = await appendMany(log, 80, 12);
-    const target = batches[25]!;
+    const target = batches[25];
     await log.truncateTo(target.baseOffset + 1); // mid-batch: the whole batch goes, as in Kafka
     expect(log.logEndOffset).toBe(target.baseOffset);
     expect(log.segmentBaseOffsets().every((b) => b <= target.baseOffset)).toBe(true);
@@ -330,7 +330,7 @@ describe('PartitionLog random operations against a model', () => {
         } else if (op < 0.8 && model.length > 0) {
           const visible = model.filter((b) => b.lastOffset >= logStart);
           if (visible.length === 0) continue;
-          const b = visible[Math.floor(random() * visible.length)]!;
+          const b = visible[Math.floor(random() * visible.length)];
           const offset = Math.max(logStart, b.baseOffset + Math.floor(random() * (b.lastOffset - b.baseOffset + 1)));
           const got = await log.read(offset, 1 + Math.floor(random() * 2000));
           const batches = decodeRecordBatches(got.bytes);
@@ -338,7 +338,7 @@ describe('PartitionLog random operations against a model', () => {
           const expected = model.slice(model.indexOf(b), model.indexOf(b) + batches.length);
           expect(got.bytes.equals(Buffer.concat(expected.map((e) => e.bytes)))).toBe(true);
         } else if (op < 0.85 && model.length > 0) {
-          const b = model[Math.floor(random() * model.length)]!;
+          const b = model[Math.floor(random() * model.length)];
           if (b.baseOffset < logStart) continue;
           await log.truncateTo(b.baseOffset);
           model = model.slice(0, model.indexOf(b));
@@ -346,7 +346,7 @@ describe('PartitionLog random operations against a model', () => {
         } else if (op < 0.9) {
           if (!log.segmentBaseOffsets().includes(log.logEndOffset)) log.rollLocked();
         } else if (op < 0.93 && model.length > 0) {
-          const b = model[Math.floor(random() * model.length)]!;
+          const b = model[Math.floor(random() * model.length)];
           logStart = log.deleteRecordsBefore(Math.max(logStart, b.baseOffset));
         } else {
           const crash = random() < 0.5;
