@@ -79,7 +79,6 @@ export class Segment {
   nextOffset: number;
   /** Greatest batch maxTimestamp in the segment, -1 when empty. */
   maxTimestampMs = -1;
-  private offsetOfMaxTimestamp: number;
   /** maxTimestamp of the first batch: the basis of time-based rolling, as in Kafka. */
   firstBatchTimestampMs = -1;
   private bytesSinceIndexEntry = 0;
@@ -96,7 +95,6 @@ export class Segment {
     this.offsetIndex = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_SUFFIX)), baseOffset);
     this.timeIndex = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset);
     this.nextOffset = baseOffset;
-    this.offsetOfMaxTimestamp = baseOffset;
   }
 
   get logFile(): string {
@@ -150,18 +148,39 @@ export class Segment {
     if (offsetProblem !== null) return `offset index ${offsetProblem}`;
     const timeProblem = this.timeIndex.loadSync();
     if (timeProblem !== null) return `time index ${timeProblem}`;
-    const last = this.offsetIndex.last();
-    if (last !== null) {
-      if (last.position + BATCH_HEADER_BYTES > this.sizeBytes) return 'offset index points past the end of the log';
-      const header = readAtSync(this.fd, last.position, BATCH_LENGTH_PREFIX_BYTES);
-      if (readBaseOffset(header) !== last.offset) return 'offset index does not match the log';
+    const entries = this.offsetIndex.entryCount;
+    if (this.timeIndex.entryCount !== entries) return 'time index and offset index differ in length';
+    for (let i = 0; i < entries; i++) {
+      if (this.timeIndex.entry(i).offset !== this.offsetIndex.entry(i).offset) return `time index entry ${i} does not pair with the offset index`;
     }
-    const lastTime = this.timeIndex.last();
-    if (lastTime !== null) {
-      this.maxTimestampMs = lastTime.timestampMs;
-      this.offsetOfMaxTimestamp = lastTime.offset;
-    }
+    if (entries === 0) return null;
+    const last = this.offsetIndex.entry(entries - 1);
+    if (last.position + BATCH_HEADER_BYTES > this.sizeBytes) return 'offset index points past the end of the log';
+    const header = readAtSync(this.fd, last.position, BATCH_LENGTH_PREFIX_BYTES);
+    if (readBaseOffset(header) !== last.offset) return 'offset index does not match the log';
+    if (!this.verifyTimeEntrySync(entries - 1)) return 'time index does not match the log';
+    // The tail scan raises this with the batches after the last entry.
+    this.maxTimestampMs = this.timeIndex.entry(entries - 1).timestampMs;
     return null;
+  }
+
+  /**
+   * Re-derives time-index entry i from the log: the max of entry i-1 and of the batch headers
+   * between the two entries' positions must equal its timestamp. Reads only those headers.
+   */
+  private verifyTimeEntrySync(i: number): boolean {
+    let maxTimestampMs = i > 0 ? this.timeIndex.entry(i - 1).timestampMs : -1;
+    let position = i > 0 ? this.offsetIndex.entry(i - 1).position : 0;
+    const end = this.offsetIndex.entry(i).position;
+    while (position < end) {
+      const header = readAtSync(this.fd, position, BATCH_HEADER_BYTES);
+      if (header.length < BATCH_HEADER_BYTES) return false;
+      const sizeBytes = readBatchSize(header);
+      if (sizeBytes < BATCH_HEADER_BYTES) return false;
+      maxTimestampMs = Math.max(maxTimestampMs, readMaxTimestamp(header));
+      position += sizeBytes;
+    }
+    return position === end && maxTimestampMs === this.timeIndex.entry(i).timestampMs;
   }
 
   /**
@@ -246,14 +265,11 @@ export class Segment {
   private noteBatch(baseOffset: number, lastOffset: number, maxTimestampMs: number, sizeBytes: number, position: number, indexIt: boolean): void {
     if (indexIt && this.bytesSinceIndexEntry > this.options.indexIntervalBytes) {
       this.offsetIndex.append(baseOffset, position);
-      this.timeIndex.maybeAppend(this.maxTimestampMs, this.offsetOfMaxTimestamp);
+      this.timeIndex.append(this.maxTimestampMs, baseOffset);
       this.bytesSinceIndexEntry = 0;
     }
     if (position === 0) this.firstBatchTimestampMs = maxTimestampMs;
-    if (maxTimestampMs > this.maxTimestampMs) {
-      this.maxTimestampMs = maxTimestampMs;
-      this.offsetOfMaxTimestamp = baseOffset;
-    }
+    if (maxTimestampMs > this.maxTimestampMs) this.maxTimestampMs = maxTimestampMs;
     this.bytesSinceIndexEntry += sizeBytes;
     this.nextOffset = lastOffset + 1;
   }
@@ -362,8 +378,13 @@ export class Segment {
    */
   async findByTimestamp(timestampMs: number, fromOffset = this.baseOffset): Promise<{ batch: Buffer; baseOffset: number } | null> {
     if (this.maxTimestampMs < timestampMs) return null;
-    const entry = this.timeIndex.lookupBefore(timestampMs);
-    let offset = Math.max(entry?.offset ?? this.baseOffset, fromOffset);
+    let entry = this.timeIndex.lookupBefore(timestampMs);
+    if (entry >= 0 && !this.verifyTimeEntrySync(entry)) {
+      // A damaged entry could skip records: rebuild both indexes from the log, then look again.
+      this.recoverSync(false);
+      entry = this.timeIndex.lookupBefore(timestampMs);
+    }
+    let offset = Math.max(entry >= 0 ? this.timeIndex.entry(entry).offset : this.baseOffset, fromOffset);
     while (offset < this.nextOffset) {
       const found = await this.read(offset, 0);
       if (found === null) return null;

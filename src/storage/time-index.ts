@@ -2,12 +2,19 @@
  * Time index of one segment: sparse map from a timestamp to the first batch that may hold a
  * record at or after it. File `<baseOffset>.timeindex`, 12-byte big-endian entries:
  *
- *   timestampMs     i64   the segment's greatest batch maxTimestamp so far
- *   relativeOffset  u32   base offset (minus segment base) of the batch that set that maximum
+ *   timestampMs     i64   greatest maxTimestamp of every batch before `relativeOffset`
+ *   relativeOffset  u32   base offset (minus segment base) of a batch that has an offset-index entry
  *
- * An entry is added alongside an offset-index entry when the maximum grew since the last one,
- * so both columns strictly increase. Every batch before the entry's batch has maxTimestamp
- * <= timestampMs, which is what makes `lookup` safe with out-of-order producer timestamps.
+ * Entry i is written together with offset-index entry i, for the same batch, so the two files
+ * pair one to one. That is what lets a segment check its time index without trusting it: the
+ * count and every offset must equal the offset index's, timestamps never decrease, and the
+ * entry a lookup uses (and the last one, at open) is re-derived from the batch headers before
+ * it (Segment.verifyTimeEntrySync). Kafka instead stores (max so far, offset of that max) and
+ * skips entries that do not raise it; its file cannot be cross-checked this way.
+ *
+ * Because every batch before the entry's batch has maxTimestamp <= timestampMs, a search for
+ * `t` may start at the last entry whose timestamp is < t, whatever order producers' clocks
+ * gave the records.
  */
 import { SparseIndex } from './sparse-index.js';
 
@@ -47,18 +54,21 @@ export class TimeIndex extends SparseIndex {
   protected decodeEntry(buf: Buffer, pos: number, i: number): string | null {
     const timestampMs = Number(buf.readBigInt64BE(pos));
     const relativeOffset = buf.readUInt32BE(pos + 8);
-    if (i > 0 && (timestampMs <= this.timestamps[i - 1]! || relativeOffset <= this.relativeOffsets[i - 1]!)) {
-      return 'entries do not increase';
+    if (relativeOffset === 0) return 'the first batch of a segment is never indexed';
+    if (i > 0 && (timestampMs < this.timestamps[i - 1]! || relativeOffset <= this.relativeOffsets[i - 1]!)) {
+      return 'entries go backwards';
     }
     this.timestamps[i] = timestampMs;
     this.relativeOffsets[i] = relativeOffset;
     return null;
   }
 
-  /** Adds an entry unless it would not raise the maximum (then it carries no information). */
-  maybeAppend(timestampMs: number, offset: number): void {
+  /** Adds the entry paired with the offset-index entry for the batch at `offset`. */
+  append(timestampMs: number, offset: number): void {
     const last = this.last();
-    if (last !== null && (timestampMs <= last.timestampMs || offset <= last.offset)) return;
+    if (last !== null && (timestampMs < last.timestampMs || offset <= last.offset)) {
+      throw new Error(`time index entries must not go backwards: ${timestampMs}@${offset} after ${last.timestampMs}@${last.offset}`);
+    }
     this.reserveOne();
     this.timestamps[this.count] = timestampMs;
     this.relativeOffsets[this.count] = offset - this.baseOffset;
@@ -69,9 +79,8 @@ export class TimeIndex extends SparseIndex {
    * The last entry whose timestamp is < `timestampMs`: no record before its batch can be at or
    * after `timestampMs`, so a search may start there. Null means: start at the segment start.
    */
-  lookupBefore(timestampMs: number): TimeIndexEntry | null {
-    const i = this.floorEntry(timestampMs - 1, (j) => this.timestamps[j]!);
-    return i < 0 ? null : this.entry(i);
+  lookupBefore(timestampMs: number): number {
+    return this.floorEntry(timestampMs - 1, (j) => this.timestamps[j]!);
   }
 
   entry(i: number): TimeIndexEntry {

@@ -81,24 +81,24 @@ describe('OffsetIndex', () => {
 });
 
 describe('TimeIndex', () => {
-  it('keeps only entries that raise the maximum and finds the last entry strictly before a time', () => {
+  it('pairs with offset-index entries, allows equal timestamps and finds the last entry strictly before a time', () => {
     const file = path.join(tempDir(), 'x.timeindex');
     const index = new TimeIndex(file, 1000);
-    index.maybeAppend(50, 1000);
-    index.maybeAppend(40, 1005); // older timestamp: no information, skipped
-    index.maybeAppend(70, 1010);
-    index.maybeAppend(70, 1020); // not greater: skipped
-    index.maybeAppend(90, 1030);
-    expect(index.entryCount).toBe(3);
-    expect(index.lookupBefore(50)).toBeNull();
-    expect(index.lookupBefore(51)).toEqual({ timestampMs: 50, offset: 1000 });
-    expect(index.lookupBefore(90)).toEqual({ timestampMs: 70, offset: 1010 });
-    expect(index.lookupBefore(10_000)).toEqual({ timestampMs: 90, offset: 1030 });
+    index.append(50, 1005);
+    index.append(50, 1010); // the max did not grow: still an entry, to stay paired
+    index.append(70, 1020);
+    index.append(90, 1030);
+    expect(index.entryCount).toBe(4);
+    expect(index.lookupBefore(50)).toBe(-1);
+    expect(index.entry(index.lookupBefore(51))).toEqual({ timestampMs: 50, offset: 1010 });
+    expect(index.entry(index.lookupBefore(90))).toEqual({ timestampMs: 70, offset: 1020 });
+    expect(index.entry(index.lookupBefore(10_000))).toEqual({ timestampMs: 90, offset: 1030 });
+    expect(() => index.append(80, 1040)).toThrow(/backwards/);
     index.persistSync({ fsync: true });
     const reloaded = new TimeIndex(file, 1000);
     expect(reloaded.loadSync()).toBeNull();
-    expect(reloaded.lookupBefore(90)).toEqual({ timestampMs: 70, offset: 1010 });
-    reloaded.truncateToOffset(1010);
-    expect(reloaded.last()).toEqual({ timestampMs: 50, offset: 1000 });
+    expect(reloaded.entry(reloaded.lookupBefore(90))).toEqual({ timestampMs: 70, offset: 1020 });
+    reloaded.truncateToOffset(1020);
+    expect(reloaded.last()).toEqual({ timestampMs: 50, offset: 1010 });
   });
 });
