@@ -18,7 +18,8 @@ import { RunnelError, storageError } from '../common/errors.js';
 import { assert } from '../common/assert.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { silentLogger, type Logger } from '../common/logger.js';
-import { checkBatch, readLastOffsetDelta, readMaxTimestamp, writeBaseOffset } from '../format/batch-header.js';
+import { writeBaseOffset } from '../format/batch-header.js';
+import { CheckedBatch } from './checked-batch.js';
 import { fdatasync, fsyncDir } from './file-io.js';
 import type { LogConfig } from './log-config.js';
 import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, Segment, TIME_INDEX_SUFFIX, segmentFileName, type SegmentOptions } from './segment.js';
@@ -234,21 +235,20 @@ export class PartitionLog {
    */
   appendSync(batch: Buffer): AppendResult {
     this.checkWritable();
-    const { maxBatchBytes } = this.configValue;
-    if (batch.length > maxBatchBytes) {
-      throw new RunnelError('BATCH_TOO_LARGE', `batch of ${batch.length} bytes exceeds maxBatchBytes ${maxBatchBytes}`, this.context());
-    }
-    const checked = checkBatch(batch, 0, batch.length);
-    if ('problem' in checked) throw new RunnelError('CORRUPT_BATCH', checked.problem, { ...this.context(), reason: checked.problem });
-    if (checked.sizeBytes !== batch.length) {
-      throw new RunnelError('CORRUPT_BATCH', `batch declares ${checked.sizeBytes} bytes but ${batch.length} were sent`, {
-        ...this.context(),
-        reason: 'length-mismatch',
-      });
-    }
+    return this.appendCheckedSync(CheckedBatch.check(batch, this.configValue.maxBatchBytes, this.context()));
+  }
+
+  /**
+   * Appends a batch its caller already checked (see CheckedBatch) against this log's
+   * maxBatchBytes, so the CRC is computed once per batch on the produce path.
+   */
+  appendCheckedSync(checked: CheckedBatch): AppendResult {
+    this.checkWritable();
+    const batch = checked.bytes;
+    assert(batch.length <= this.configValue.maxBatchBytes, 'a checked batch exceeds this log\'s maxBatchBytes');
     const baseOffset = this.logEndOffset;
-    const lastOffset = baseOffset + readLastOffsetDelta(batch);
-    const maxTimestampMs = readMaxTimestamp(batch);
+    const lastOffset = baseOffset + checked.lastOffsetDelta;
+    const maxTimestampMs = checked.maxTimestampMs;
     this.maybeRollLocked(batch.length, lastOffset, maxTimestampMs);
     writeBaseOffset(batch, baseOffset);
     try {
@@ -292,6 +292,9 @@ export class PartitionLog {
     this.syncing = true;
     try {
       while (this.durableWaiters.length > 0 && this.failure === null && !this.closed) {
+        // Yield one turn of the event loop first: writers resumed by the previous round (and
+        // appends already queued in this turn) join this round instead of each starting one.
+        await nextTurn();
         const target = this.logEndOffset;
         const sealed = this.unsyncedSegments.splice(0);
         const dirDirty = this.dirDirty;
@@ -557,6 +560,10 @@ export class PartitionLog {
   private context(): { topic: string; partition: number } {
     return { topic: this.topic, partition: this.partition };
   }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 async function syncFile(file: string): Promise<void> {

@@ -31,7 +31,8 @@ import { TimeIndex } from './time-index.js';
 /** Bytes of a header needed to know a batch's offsets: up to and including lastOffsetDelta. */
 const OFFSETS_HEADER_BYTES = Pos.lastOffsetDelta + 4;
 const SCAN_CHUNK_BYTES = 8 * 1024 * 1024;
-const LOCATE_SLACK_BYTES = 64 * 1024;
+/** Beyond maxBytes and one index interval, a locate read takes this much to see the next header. */
+const LOCATE_SLACK_BYTES = BATCH_HEADER_BYTES;
 
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';
