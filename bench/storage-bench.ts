@@ -219,6 +219,23 @@ async function rawAppendFdatasync(file: string, batches: Buffer[], count: number
   }
 }
 
+/**
+ * Context: the device's durable write bandwidth, the ceiling of any durable append: the same
+ * bytes written to the page cache and made durable by one fdatasync at the end, all timed.
+ */
+async function rawDurableCeiling(file: string, batches: Buffer[], count: number): Promise<Measurement> {
+  const fd = fs.openSync(file, 'w+');
+  try {
+    let position = 0;
+    const start = performance.now();
+    for (let i = 0; i < count; i++) position += writeAt(fd, batches[i % batches.length]!, position);
+    await fdatasyncAsync(fd);
+    return { bytes: position, operations: count, durationMs: performance.now() - start, fsyncs: 1 };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Subject: PartitionLog appends to the page cache (no fsync), one writer. */
 async function logAppend(dir: string, batches: Buffer[], count: number): Promise<Measurement> {
   const log = openLog(dir);
@@ -331,6 +348,7 @@ interface RepFigures {
   logAppendChecked: Figures;
   logDurableAppend: Figures;
   rawAppendFdatasync: Figures;
+  rawDurableCeiling: Figures;
 }
 
 interface ReadRepFigures {
@@ -372,7 +390,8 @@ async function runAppendRep(ws: Workspace, opts: Options, batches: Buffer[], rep
   const durable = (): Promise<Figures> => onFreshPath(ws, 'durable', (dir) => logDurableAppend(dir, batches, count, opts.writers));
   const rawSync = (): Promise<Figures> => onFreshPath(ws, 'raw-sync.dat', (file) => rawAppendFdatasync(file, batches, syncCount));
   const [durableFigures, rawSyncFigures] = await alternate(rep, durable, rawSync);
-  return { rawAppend: rawFigures, logAppend: logFigures, logAppendChecked: checked, logDurableAppend: durableFigures, rawAppendFdatasync: rawSyncFigures };
+  const ceiling = await onFreshPath(ws, 'raw-durable.dat', (file) => rawDurableCeiling(file, batches, count));
+  return { rawAppend: rawFigures, logAppend: logFigures, logAppendChecked: checked, logDurableAppend: durableFigures, rawAppendFdatasync: rawSyncFigures, rawDurableCeiling: ceiling };
 }
 
 /** Runs both, first `a` on even repetitions and first `b` on odd ones; returns [a, b]. */
@@ -492,6 +511,7 @@ function comparisons(append: RepFigures[], read: ReadRepFigures[]): Comparison[]
     compare('append (page cache)', 'logAppend', 'rawAppend', col('logAppend'), col('rawAppend'), TARGETS.appendVsRaw),
     compare('append of pre-checked batches (context: storage without the CRC check)', 'logAppendChecked', 'rawAppend', col('logAppendChecked'), col('rawAppend'), null),
     compare('durable append (group commit)', 'logDurableAppend', 'logAppend', col('logDurableAppend'), col('logAppend'), TARGETS.durableVsNonDurable),
+    compare('durable append vs the device (context)', 'logDurableAppend', 'rawDurableCeiling', col('logDurableAppend'), col('rawDurableCeiling'), null),
     compare('raw write+fdatasync per batch (context)', 'rawAppendFdatasync', 'logAppend', col('rawAppendFdatasync'), col('logAppend'), null),
     compare('sequential read (page cache)', 'logRead', 'rawRead', readCol('logRead'), readCol('rawRead'), TARGETS.readVsRaw),
   ];
@@ -578,7 +598,9 @@ async function runAll(ws: Workspace, opts: Options, startedAt: Date): Promise<Re
   const measurements: Record<string, Summary> = {
     rawAppend: summarize(append.map((r) => r.rawAppend)),
     logAppend: summarize(append.map((r) => r.logAppend)),
+    logAppendChecked: summarize(append.map((r) => r.logAppendChecked)),
     logDurableAppend: summarize(append.map((r) => r.logDurableAppend)),
+    rawDurableCeiling: summarize(append.map((r) => r.rawDurableCeiling)),
     rawAppendFdatasync: summarize(append.map((r) => r.rawAppendFdatasync)),
     rawRead: summarize(read.map((r) => r.rawRead)),
     logRead: summarize(read.map((r) => r.logRead)),
