@@ -1,21 +1,15 @@
 #!/usr/bin/env node
-/** The `runnel` command. Subcommands arrive with their issues; `broker` comes with the gRPC server. */
+/** The `runnel` command. Each subcommand lives in src/cli/commands/<name>.ts. */
 import { Command } from 'commander';
+import { isRunnelError } from '../common/errors.js';
+import { registerBrokerCommand } from './commands/broker.js';
 
 const program = new Command();
 program.name('runnel').description('Runnel: a partitioned, append-only log streaming platform').version('0.1.0');
-
-program
-  .command('broker')
-  .description('start a broker (coming with the gRPC server; the storage engine is in place)')
-  .action(() => {
-    process.stdout.write(
-      'runnel: the storage engine is built; the gRPC broker comes next (see the open issues).\n' +
-        'Try `npm run bench:storage` to measure the storage engine on this machine.\n',
-    );
-  });
+registerBrokerCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  process.stderr.write(`runnel: ${err instanceof Error ? err.message : String(err)}\n`);
+  const code = isRunnelError(err) ? `${err.code}: ` : '';
+  process.stderr.write(`runnel: ${code}${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
 });

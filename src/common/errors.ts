@@ -29,6 +29,14 @@ export const ERRORS = {
   DISK_FULL: { id: 11, status: GrpcStatus.RESOURCE_EXHAUSTED, retriable: true, message: 'disk full' },
   LOG_CLOSED: { id: 12, status: GrpcStatus.UNAVAILABLE, retriable: true, message: 'partition log is closed' },
   INTERNAL: { id: 13, status: GrpcStatus.INTERNAL, retriable: false, message: 'internal error' },
+  REQUEST_TOO_LARGE: { id: 14, status: GrpcStatus.RESOURCE_EXHAUSTED, retriable: false, message: 'request too large' },
+  LIMIT_EXCEEDED: { id: 15, status: GrpcStatus.RESOURCE_EXHAUSTED, retriable: true, message: 'limit exceeded' },
+  OUT_OF_ORDER_SEQUENCE: { id: 16, status: GrpcStatus.FAILED_PRECONDITION, retriable: false, message: 'out of order sequence number' },
+  PRODUCER_FENCED: { id: 17, status: GrpcStatus.FAILED_PRECONDITION, retriable: false, message: 'producer fenced by a newer epoch' },
+  UNKNOWN_PRODUCER_ID: { id: 18, status: GrpcStatus.FAILED_PRECONDITION, retriable: false, message: 'unknown producer id' },
+  INVALID_PRODUCER_FIELDS: { id: 19, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'invalid producer fields' },
+  BROKER_SHUTTING_DOWN: { id: 20, status: GrpcStatus.UNAVAILABLE, retriable: true, message: 'broker is shutting down' },
+  REQUEST_TIMED_OUT: { id: 21, status: GrpcStatus.DEADLINE_EXCEEDED, retriable: true, message: 'request timed out' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

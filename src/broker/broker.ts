@@ -1,0 +1,160 @@
+/**
+ * The broker's domain state, without gRPC: the data directory's logs, the topics, and per
+ * partition the recent-batch cache and the idempotent-producer state. Handlers (src/broker/
+ * handlers) translate requests into calls on this and on produce.ts / fetch.ts / subscribe.ts.
+ *
+ * Start-up order: topics (meta/) → logs (recovery) → reconcile the two → producer states
+ * (snapshot + replay). Shutdown: the caller stops the server first; then producer snapshots,
+ * then the log manager's clean close (flush, checkpoints, clean-shutdown marker).
+ */
+import { RunnelError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { LogManager } from '../storage/log-manager.js';
+import type { PartitionLog } from '../storage/partition-log.js';
+import type { BrokerConfig } from './config.js';
+import { BrokerMetrics } from './metrics.js';
+import { PartitionActivity, partitionKey } from './partition-activity.js';
+import { ProducerIdAllocator } from './producer-ids.js';
+import { PartitionProducerState } from './producer-state.js';
+import { RecentBatches } from './recent-batches.js';
+import { TopicRegistry, type Topic } from './topic-registry.js';
+
+const PRODUCER_EXPIRY_CHECK_MS = 60_000;
+
+export interface Partition {
+  topic: Topic;
+  log: PartitionLog;
+  recent: RecentBatches;
+  producers: PartitionProducerState;
+}
+
+export class Broker {
+  readonly activity = new PartitionActivity();
+  readonly metrics: BrokerMetrics;
+  private readonly partitions = new Map<string, Partition>();
+  private logsValue: LogManager | undefined;
+  private topicsValue: TopicRegistry | undefined;
+  private producerIdsValue: ProducerIdAllocator | undefined;
+  private closing = false;
+  openSubscriptions = 0;
+  parkedFetches = 0;
+  /** The gRPC port actually bound (the configured one may be 0). */
+  boundPort = 0;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private readonly shutdown = new AbortController();
+
+  private constructor(
+    readonly config: BrokerConfig,
+    readonly logger: Logger,
+  ) {
+    this.metrics = new BrokerMetrics(() => this.logsValue);
+  }
+
+  static async open(config: BrokerConfig, logger: Logger): Promise<Broker> {
+    const broker = new Broker(config, logger);
+    const topics = TopicRegistry.loadSync(config.dataDir, config.log, config.limits, logger);
+    broker.topicsValue = topics;
+    broker.logsValue = LogManager.open({
+      dataDir: config.dataDir,
+      defaultConfig: config.log,
+      topicConfig: (name) => topics.get(name)?.settings.log,
+      flushIntervalMs: config.flushIntervalMs,
+      retentionCheckIntervalMs: config.retentionCheckIntervalMs,
+      logger,
+    });
+    await topics.reconcile(broker.logsValue);
+    broker.producerIdsValue = new ProducerIdAllocator(config.dataDir);
+    for (const topic of topics.list()) await broker.attachPartitions(topic);
+    broker.expiryTimer = setInterval(() => broker.expireProducers(), PRODUCER_EXPIRY_CHECK_MS);
+    broker.expiryTimer.unref();
+    return broker;
+  }
+
+  get logs(): LogManager {
+    if (this.logsValue === undefined) throw new RunnelError('BROKER_SHUTTING_DOWN');
+    return this.logsValue;
+  }
+
+  get topics(): TopicRegistry {
+    if (this.topicsValue === undefined) throw new RunnelError('BROKER_SHUTTING_DOWN');
+    return this.topicsValue;
+  }
+
+  get producerIds(): ProducerIdAllocator {
+    if (this.producerIdsValue === undefined) throw new RunnelError('BROKER_SHUTTING_DOWN');
+    return this.producerIdsValue;
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** Builds the per-partition state of a topic's partitions (after create or at start-up). */
+  async attachPartitions(topic: Topic): Promise<void> {
+    for (let p = 0; p < topic.partitions; p++) {
+      const log = this.logs.requireLog(topic.name, p);
+      const { state, problem } = await PartitionProducerState.load(log, { producerIdExpirationMs: this.config.producerIdExpirationMs });
+      if (problem !== null) this.logger.warn({ topic: topic.name, partition: p, problem }, 'producer state rebuilt from the log');
+      this.partitions.set(partitionKey(topic.name, p), { topic, log, recent: new RecentBatches(this.config.limits.recentBatchCacheBytes), producers: state });
+    }
+  }
+
+  /** Forgets a deleted topic's partitions and wakes their readers, which then see it gone. */
+  detachPartitions(topic: Topic): void {
+    for (let p = 0; p < topic.partitions; p++) {
+      this.partitions.delete(partitionKey(topic.name, p));
+      this.activity.notify(topic.name, p);
+    }
+  }
+
+  /** Refreshes cached topic metadata (after alter configs). */
+  refreshTopic(topic: Topic): void {
+    for (let p = 0; p < topic.partitions; p++) {
+      const partition = this.partitions.get(partitionKey(topic.name, p));
+      if (partition !== undefined) partition.topic = topic;
+    }
+  }
+
+  /** The partition, or UNKNOWN_TOPIC / UNKNOWN_PARTITION. */
+  partition(topicName: string, partition: number): Partition {
+    if (this.closing) throw new RunnelError('BROKER_SHUTTING_DOWN');
+    const found = this.partitions.get(partitionKey(topicName, partition));
+    if (found !== undefined) return found;
+    const topic = this.topics.require(topicName);
+    throw new RunnelError('UNKNOWN_PARTITION', `topic "${topicName}" has partitions 0..${topic.partitions - 1}, not ${partition}`, { topic: topicName, partition });
+  }
+
+  /** Drops producers idle for longer than producerIdExpirationMs, in every partition. */
+  expireProducers(): void {
+    for (const partition of this.partitions.values()) partition.producers.expire();
+  }
+
+  /** Aborted when shutdown begins: parked fetches answer, subscribe streams end. */
+  get shutdownSignal(): AbortSignal {
+    return this.shutdown.signal;
+  }
+
+  /** Marks the broker as closing: new requests get BROKER_SHUTTING_DOWN, waiters wake. */
+  beginShutdown(): void {
+    this.closing = true;
+    this.shutdown.abort();
+  }
+
+  /** Snapshots producer states and closes the logs cleanly (flush, checkpoints, marker). */
+  async close(): Promise<void> {
+    this.beginShutdown();
+    clearInterval(this.expiryTimer);
+    const logs = this.logsValue;
+    if (logs === undefined) return;
+    await logs.flushAll();
+    for (const partition of this.partitions.values()) {
+      try {
+        partition.producers.writeSnapshotSync(partition.log.dir, partition.log.logEndOffset);
+      } catch (err) {
+        this.logger.error({ err, topic: partition.topic.name, partition: partition.log.partition }, 'producer state snapshot failed');
+      }
+    }
+    await logs.close();
+    this.logsValue = undefined;
+  }
+}

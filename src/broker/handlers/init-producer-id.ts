@@ -1,0 +1,30 @@
+/** InitProducerId: a new producer id, or the next epoch of an existing one (fencing older instances). */
+import type * as grpc from '@grpc/grpc-js';
+import { RunnelError } from '../../common/errors.js';
+import type { Broker } from '../broker.js';
+import { unary } from './rpc.js';
+
+interface InitProducerIdRequest {
+  transactionalId: string;
+  producerId: number;
+  producerEpoch: number;
+}
+
+const EPOCH_MAX = 32_767;
+
+export function initProducerIdHandler(broker: Broker): grpc.handleUnaryCall<InitProducerIdRequest, unknown> {
+  return unary(broker, 'InitProducerId', (request: InitProducerIdRequest) => {
+    if (request.transactionalId !== '') throw new RunnelError('INVALID_ARGUMENT', 'transactions are not supported yet');
+    const { producerId, producerEpoch } = request;
+    // proto3 defaults a missing producer_id to 0; a new producer sends -1 (or nothing with epoch 0 unset).
+    if (producerId < 0 || (producerId === 0 && producerEpoch === 0 && !broker.producerIds.isKnown(0))) {
+      return { error: null, producerId: broker.producerIds.allocate(), producerEpoch: 0 };
+    }
+    if (!broker.producerIds.isKnown(producerId)) throw new RunnelError('UNKNOWN_PRODUCER_ID', `producer id ${producerId} was never allocated`);
+    if (producerEpoch < 0 || producerEpoch >= EPOCH_MAX) {
+      // Epoch exhausted: a fresh id, as Kafka does.
+      return { error: null, producerId: broker.producerIds.allocate(), producerEpoch: 0 };
+    }
+    return { error: null, producerId, producerEpoch: producerEpoch + 1 };
+  });
+}

@@ -1,0 +1,71 @@
+/**
+ * What every handler shares: RunnelError → gRPC status (with the ErrorCode name in the
+ * `runnel-error-code` trailer), RunnelError → the `Error` message inside responses, per-RPC
+ * request counts and latency, and the shutdown gate.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ERRORS, RunnelError, isRunnelError } from '../../common/errors.js';
+import type { Broker } from '../broker.js';
+
+export const ERROR_CODE_TRAILER = 'runnel-error-code';
+
+/** The proto `Error` message for a response field. */
+export interface ErrorMessage {
+  code: string;
+  message: string;
+  retriable: boolean;
+}
+
+export function errorMessage(err: RunnelError | null): ErrorMessage | null {
+  return err === null ? null : { code: err.code, message: err.message, retriable: err.retriable };
+}
+
+/** Any thrown value as a RunnelError; unexpected ones become INTERNAL (and are logged). */
+export function asRunnelError(broker: Broker, err: unknown, rpc: string): RunnelError {
+  if (isRunnelError(err)) return err;
+  broker.logger.error({ err, rpc }, 'unexpected error');
+  return new RunnelError('INTERNAL', err instanceof Error ? err.message : String(err));
+}
+
+export function toServiceError(err: RunnelError): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  metadata.set(ERROR_CODE_TRAILER, err.code);
+  return { code: ERRORS[err.code].status, details: `${err.code}: ${err.message}`, metadata };
+}
+
+export function observe(broker: Broker, rpc: string, startedNs: bigint, code: string): void {
+  const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9;
+  broker.metrics.requests.inc({ rpc, code });
+  broker.metrics.latency.observe({ rpc, code }, seconds);
+}
+
+/** Wraps an async unary handler: decode → validate → domain call → encode lives in `handle`. */
+export function unary<Req, Res>(broker: Broker, rpc: string, handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const started = process.hrtime.bigint();
+    Promise.resolve()
+      .then(() => {
+        if (broker.isClosing) throw new RunnelError('BROKER_SHUTTING_DOWN');
+        return handle(call.request, call);
+      })
+      .then(
+        (response) => {
+          observe(broker, rpc, started, 'NONE');
+          callback(null, response);
+        },
+        (err: unknown) => {
+          const error = asRunnelError(broker, err, rpc);
+          observe(broker, rpc, started, error.code);
+          callback(toServiceError(error));
+        },
+      );
+  };
+}
+
+/** Fires when the client cancels the call or disconnects, or when the broker shuts down. */
+export function cancelSignal(broker: Broker, call: { on(event: 'cancelled', listener: () => void): unknown; cancelled?: boolean }): AbortSignal {
+  const controller = new AbortController();
+  if (call.cancelled === true) controller.abort();
+  call.on('cancelled', () => controller.abort());
+  return AbortSignal.any([controller.signal, broker.shutdownSignal]);
+}

@@ -1,0 +1,65 @@
+/**
+ * Topic administration on the broker: create, delete, describe, alter configs, delete records.
+ * The registry owns the metadata files; this keeps the broker's per-partition state in step.
+ */
+import { RunnelError } from '../common/errors.js';
+import type { Broker } from './broker.js';
+import { describeTopicSettings } from './topic-config.js';
+import type { Topic } from './topic-registry.js';
+
+export async function createTopic(broker: Broker, name: string, partitions: number, configs: Record<string, string>, validateOnly = false): Promise<Topic> {
+  if (broker.isClosing) throw new RunnelError('BROKER_SHUTTING_DOWN');
+  const topic = broker.topics.validateNew(name, partitions, configs);
+  if (validateOnly) return topic;
+  broker.topics.create(topic, broker.logs);
+  await broker.attachPartitions(topic);
+  broker.logger.info({ topic: name, partitions, configs }, 'created topic');
+  return topic;
+}
+
+export async function deleteTopic(broker: Broker, name: string): Promise<void> {
+  const topic = broker.topics.require(name);
+  broker.detachPartitions(topic);
+  await broker.topics.delete(name, broker.logs);
+  broker.logger.info({ topic: name }, 'deleted topic');
+}
+
+export function alterTopicConfigs(broker: Broker, name: string, changes: Record<string, string>, validateOnly: boolean): Topic {
+  const topic = broker.topics.alterConfigs(name, changes, broker.logs, validateOnly);
+  if (!validateOnly) broker.refreshTopic(topic);
+  return topic;
+}
+
+export interface PartitionDescription {
+  partition: number;
+  logStartOffset: number;
+  highWatermark: number;
+  logEndOffset: number;
+  sizeBytes: number;
+  segments: number;
+}
+
+export function describeTopic(broker: Broker, name: string): { topic: Topic; configs: Record<string, string>; partitions: PartitionDescription[] } {
+  const topic = broker.topics.require(name);
+  const partitions: PartitionDescription[] = [];
+  for (let p = 0; p < topic.partitions; p++) {
+    const { log } = broker.partition(name, p);
+    partitions.push({
+      partition: p,
+      logStartOffset: log.logStartOffset,
+      highWatermark: log.logEndOffset,
+      logEndOffset: log.logEndOffset,
+      sizeBytes: log.sizeBytes,
+      segments: log.segmentCount,
+    });
+  }
+  return { topic, configs: describeTopicSettings(topic.settings), partitions };
+}
+
+/** Kafka's DeleteRecords; -1 means up to the high watermark. Returns the new log start offset. */
+export function deleteRecords(broker: Broker, topic: string, partitionIndex: number, beforeOffset: number): number {
+  const partition = broker.partition(topic, partitionIndex);
+  const target = beforeOffset === -1 ? partition.log.logEndOffset : beforeOffset;
+  const logStartOffset = broker.logs.deleteRecords(topic, partitionIndex, target);
+  return logStartOffset;
+}
