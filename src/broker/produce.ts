@@ -2,14 +2,16 @@
  * The produce path for one partition: split the bytes into batches and check each (size, length,
  * magic, CRC, codec, record count: once, see CheckedBatch), check producer fields and
  * idempotent sequences, append, wake readers, and wait for durability when asked. Records are
- * never decoded. Every batch of the request is checked before the first is appended, so a
- * request with one bad batch stores nothing.
+ * never decoded. Every batch of a partition is checked (bytes, CRC, producer fields) before the
+ * first is appended, so a malformed batch stores nothing; sequence checks run batch by batch,
+ * so an out-of-order batch after good ones keeps the good ones (a retry finds them as
+ * duplicates).
  */
 import { RunnelError } from '../common/errors.js';
 import { Attr, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES, Pos, readBatchSize } from '../format/batch-header.js';
 import { CheckedBatch } from '../storage/checked-batch.js';
 import type { Broker, Partition } from './broker.js';
-import type { ProducerFields } from './producer-state.js';
+import { validateProducerFields, type ProducerFields } from './producer-state.js';
 import { createTopic } from './topics.js';
 
 export type Acks = 'none' | 'leader' | 'all';
@@ -35,7 +37,14 @@ export interface AppendedPartition {
  */
 export async function appendPartition(broker: Broker, topic: string, partitionIndex: number, records: Buffer): Promise<AppendedPartition> {
   const partition = await partitionForProduce(broker, topic, partitionIndex);
-  const batches = splitBatches(records, partition.log.config.maxBatchBytes, { topic, partition: partitionIndex });
+  const context = { topic, partition: partitionIndex };
+  const batches = splitBatches(records, partition.log.config.maxBatchBytes, context);
+  for (const batch of batches) {
+    const fields = producerFields(batch);
+    if (validateProducerFields(fields) && !broker.producerIds.isKnown(fields.producerId)) {
+      throw new RunnelError('UNKNOWN_PRODUCER_ID', `producer id ${fields.producerId} was not allocated by this broker (InitProducerId)`, context);
+    }
+  }
   return { partition, outcome: appendBatches(broker, partition, batches) };
 }
 

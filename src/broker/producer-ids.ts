@@ -25,7 +25,8 @@ export class ProducerIdAllocator {
     } catch {
       // first start
     }
-    this.next = persistedEnd;
+    // Id 0 is never handed out: it is what an unset proto3 field reads as.
+    this.next = Math.max(persistedEnd, 1);
     this.blockEnd = persistedEnd;
   }
 
@@ -39,6 +40,6 @@ export class ProducerIdAllocator {
 
   /** True when `producerId` may have been handed out by this broker. */
   isKnown(producerId: number): boolean {
-    return producerId >= 0 && producerId < this.blockEnd;
+    return producerId >= 1 && producerId < this.blockEnd;
   }
 }

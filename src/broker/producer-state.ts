@@ -149,15 +149,7 @@ export class PartitionProducerState {
   check(fields: ProducerFields): SequenceVerdict {
     const { producerId, producerEpoch, baseSequence } = fields;
     assert(isIntIn(fields.lastOffsetDelta, 0, INT32_MAX), 'lastOffsetDelta of a checked batch is a non-negative int32');
-    if (producerId === NO_PRODUCER_ID) {
-      if (producerEpoch !== NO_PRODUCER_ID || baseSequence !== NO_PRODUCER_ID) {
-        throw invalidFields(fields, 'a batch without a producer id must have producerEpoch and baseSequence -1');
-      }
-      return { kind: 'not-idempotent' };
-    }
-    if (!Number.isSafeInteger(producerId) || producerId < 0) throw invalidFields(fields, 'producerId must be -1 or a non-negative integer');
-    if (!isIntIn(producerEpoch, 0, INT16_MAX)) throw invalidFields(fields, `producerEpoch must be in [0, ${INT16_MAX}]`);
-    if (!isIntIn(baseSequence, 0, INT32_MAX)) throw invalidFields(fields, `baseSequence must be in [0, ${INT32_MAX}]`);
+    if (!validateProducerFields(fields)) return { kind: 'not-idempotent' };
 
     const entry = this.producers.get(producerId);
     const context = { producerId, producerEpoch, baseSequence };
@@ -360,6 +352,25 @@ export class PartitionProducerState {
       offset = read.nextOffset;
     }
   }
+}
+
+/**
+ * Checks a batch's producer fields on their own (no state needed): -1/-1/-1, or an id >= 0
+ * with an epoch and a sequence in range. Returns whether the batch is idempotent; throws
+ * INVALID_PRODUCER_FIELDS otherwise.
+ */
+export function validateProducerFields(fields: ProducerFields): boolean {
+  const { producerId, producerEpoch, baseSequence } = fields;
+  if (producerId === NO_PRODUCER_ID) {
+    if (producerEpoch !== NO_PRODUCER_ID || baseSequence !== NO_PRODUCER_ID) {
+      throw invalidFields(fields, 'a batch without a producer id must have producerEpoch and baseSequence -1');
+    }
+    return false;
+  }
+  if (!Number.isSafeInteger(producerId) || producerId < 0) throw invalidFields(fields, 'producerId must be -1 or a non-negative integer');
+  if (!isIntIn(producerEpoch, 0, INT16_MAX)) throw invalidFields(fields, `producerEpoch must be in [0, ${INT16_MAX}]`);
+  if (!isIntIn(baseSequence, 0, INT32_MAX)) throw invalidFields(fields, `baseSequence must be in [0, ${INT32_MAX}]`);
+  return true;
 }
 
 function view(producerId: number, entry: ProducerEntry): ProducerEntryView {

@@ -16,8 +16,8 @@ export function initProducerIdHandler(broker: Broker): grpc.handleUnaryCall<Init
   return unary(broker, 'InitProducerId', (request: InitProducerIdRequest) => {
     if (request.transactionalId !== '') throw new RunnelError('INVALID_ARGUMENT', 'transactions are not supported yet');
     const { producerId, producerEpoch } = request;
-    // proto3 defaults a missing producer_id to 0; a new producer sends -1 (or nothing with epoch 0 unset).
-    if (producerId < 0 || (producerId === 0 && producerEpoch === 0 && !broker.producerIds.isKnown(0))) {
+    // proto3 cannot tell an unset producer_id from 0, so ids start at 1 and 0 or -1 mean "new".
+    if (producerId <= 0) {
       return { error: null, producerId: broker.producerIds.allocate(), producerEpoch: 0 };
     }
     if (!broker.producerIds.isKnown(producerId)) throw new RunnelError('UNKNOWN_PRODUCER_ID', `producer id ${producerId} was never allocated`);
