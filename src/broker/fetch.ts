@@ -107,6 +107,8 @@ async function readOne(broker: Broker, topic: string, wanted: FetchPartitionRequ
     const limit = Math.min(wanted.maxBytes === 0 ? remainingBytes : wanted.maxBytes, remainingBytes);
     if (limit <= 0 && !first) return { partition, error: null, offsets, records: EMPTY, nextOffset: fetchOffset };
     const read = await readPartition(target, fetchOffset, Math.max(limit, 1));
+    // Only the response's first batch may exceed what is left of maxBytes (Kafka's KIP-74).
+    if (!first && read.bytes.length > remainingBytes) return { partition, error: null, offsets, records: EMPTY, nextOffset: fetchOffset };
     return { partition, error: null, offsets, records: read.bytes, nextOffset: read.nextOffset };
   } catch (err) {
     if (!isRunnelError(err)) throw err;
@@ -125,6 +127,13 @@ function appendedSince(broker: Broker, topics: FetchTopicResult[]): boolean {
     }
   }
   return false;
+}
+
+/** OFFSET_OUT_OF_RANGE carries the valid range, so a client can reset without another call. */
+export function offsetsFromError(err: RunnelError | null): PartitionOffsets | null {
+  const start = err?.context.logStartOffset;
+  const end = err?.context.logEndOffset;
+  return typeof start === 'number' && typeof end === 'number' ? { logStartOffset: start, highWatermark: end, logEndOffset: end } : null;
 }
 
 function tally(topics: FetchTopicResult[]): { bytes: number; errors: number } {

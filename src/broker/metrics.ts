@@ -28,7 +28,7 @@ export class BrokerMetrics {
   readonly duplicates = new Counter({ name: 'runnel_idempotent_duplicates_total', help: 'Retried batches answered from producer state', registers: [this.registry] });
 
   constructor(logs: () => LogManager | undefined) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'runnel_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'runnel_' });
     const perPartition = (name: string, help: string, value: (log: ReturnType<LogManager['allLogs']>[number]) => number): void => {
       new Gauge({
         name,

@@ -7,7 +7,7 @@
  */
 import { RunnelError, isRunnelError } from '../common/errors.js';
 import type { Broker } from './broker.js';
-import { countBatchesOut, type PartitionOffsets } from './fetch.js';
+import { countBatchesOut, offsetsFromError, type PartitionOffsets } from './fetch.js';
 import { partitionKey } from './partition-activity.js';
 import { readPartition } from './read-partition.js';
 
@@ -114,7 +114,7 @@ async function nextMessage(broker: Broker, cursor: Cursor, maxBytes: number): Pr
     return { topic, partition, records: read.bytes, nextOffset: read.nextOffset, offsets, error: null };
   } catch (err) {
     if (!isRunnelError(err)) throw err;
-    return { topic, partition, records: EMPTY, nextOffset: offset, offsets: null, error: err };
+    return { topic, partition, records: EMPTY, nextOffset: offset, offsets: offsetsFromError(err), error: err };
   }
 }
 

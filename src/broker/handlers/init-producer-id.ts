@@ -17,14 +17,18 @@ export function initProducerIdHandler(broker: Broker): grpc.handleUnaryCall<Init
     if (request.transactionalId !== '') throw new RunnelError('INVALID_ARGUMENT', 'transactions are not supported yet');
     const { producerId, producerEpoch } = request;
     // proto3 cannot tell an unset producer_id from 0, so ids start at 1 and 0 or -1 mean "new".
-    if (producerId <= 0) {
-      return { error: null, producerId: broker.producerIds.allocate(), producerEpoch: 0 };
-    }
+    if (producerId <= 0) return fresh(broker);
     if (!broker.producerIds.isKnown(producerId)) throw new RunnelError('UNKNOWN_PRODUCER_ID', `producer id ${producerId} was never allocated`);
-    if (producerEpoch < 0 || producerEpoch >= EPOCH_MAX) {
-      // Epoch exhausted: a fresh id, as Kafka does.
-      return { error: null, producerId: broker.producerIds.allocate(), producerEpoch: 0 };
-    }
-    return { error: null, producerId, producerEpoch: producerEpoch + 1 };
+    // The next epoch after both the caller's and the latest handed out, so two instances
+    // re-initialising the same id fence each other.
+    const next = Math.max(producerEpoch, broker.producerIds.currentEpoch(producerId)) + 1;
+    // Epoch exhausted: a fresh id, as Kafka does.
+    if (producerEpoch < 0 || next > EPOCH_MAX) return fresh(broker);
+    return { error: null, producerId, producerEpoch: broker.producerIds.noteEpoch(producerId, next) };
   });
+}
+
+function fresh(broker: Broker): { error: null; producerId: number; producerEpoch: number } {
+  const producerId = broker.producerIds.allocate();
+  return { error: null, producerId, producerEpoch: broker.producerIds.noteEpoch(producerId, 0) };
 }

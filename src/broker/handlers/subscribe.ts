@@ -17,6 +17,12 @@ export function subscribeHandler(broker: Broker): grpc.handleServerStreamingCall
         call.write({ topic: m.topic, partition: m.partition, records: m.records, nextOffset: m.nextOffset, offsets: m.offsets, error: errorMessage(m.error) }),
       drained: (abort: AbortSignal): Promise<void> =>
         new Promise<void>((resolve) => {
+          // A cancelled call is destroyed: write() returns false and 'drain' never comes, and the
+          // abort has usually fired already (during a log read), so neither event would wake us.
+          if (abort.aborted) {
+            resolve();
+            return;
+          }
           const done = (): void => {
             call.off('drain', done);
             abort.removeEventListener('abort', done);
