@@ -81,10 +81,13 @@ export class LogManager {
 
   private openSync(): void {
     fs.mkdirSync(this.dataDir, { recursive: true });
+    // A new, empty directory has nothing to recover: it counts as cleanly shut down.
+    const fresh = fs.readdirSync(this.dataDir).length === 0;
     this.acquireLockSync();
     const marker = path.join(this.dataDir, CLEAN_SHUTDOWN_FILE);
-    const cleanShutdown = fs.existsSync(marker);
-    if (cleanShutdown) {
+    const markerFound = fs.existsSync(marker);
+    const cleanShutdown = fresh || markerFound;
+    if (markerFound) {
       // Removed before any write, so a crash from now on is seen as unclean at the next open.
       fs.rmSync(marker);
       fsyncDirSync(this.dataDir);

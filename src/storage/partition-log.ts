@@ -114,8 +114,21 @@ export class PartitionLog {
     // After a crash, what recovery kept may still be only in the page cache: durable is what the
     // checkpoint says, and the next flush covers the rest.
     log.durableOffset = options.recover === true ? Math.min(options.recoveryPointOffset ?? 0, log.logEndOffset) : log.logEndOffset;
+    if (options.recover === true) log.markRecoveredUnsynced();
     for (const repair of repairs) log.logger.warn({ topic: log.topic, partition: log.partition }, repair);
     return { log, repairs };
+  }
+
+  /**
+   * Sealed segments that recovery kept past the recovery point may exist only in the page cache
+   * (a crashed process leaves its writes there); the next sync round must fsync them, and the
+   * directory, before the recovery point may pass them.
+   */
+  private markRecoveredUnsynced(): void {
+    for (const segment of this.segments.slice(0, -1)) {
+      if (segment.nextOffset > this.durableOffset) this.unsyncedSegments.push(segment);
+    }
+    this.dirDirty = true;
   }
 
   get config(): LogConfig {
@@ -139,6 +152,11 @@ export class PartitionLog {
     let total = 0;
     for (const segment of this.segments) total += segment.sizeBytes;
     return total;
+  }
+
+  /** Sealed segments waiting for their fsync (tests, metrics). */
+  get unsyncedSegmentCount(): number {
+    return this.unsyncedSegments.length;
   }
 
   get segmentCount(): number {

@@ -282,6 +282,22 @@ describe('PartitionLog durability', () => {
     await log.close();
   });
 
+  it('after a crash, fsyncs the sealed segments that recovery kept before the recovery point passes them', async () => {
+    const dir = tempDir();
+    const { log } = openLog(dir, {}, { segmentBytes: 2048 });
+    await appendMany(log, 40, 3);
+    const sealed = log.segmentCount - 1;
+    expect(sealed).toBeGreaterThan(2);
+    log.closeAbruptly(); // nothing was fsync'd: it may all be in the page cache only
+    const { log: recovered } = openLog(dir, { recover: true, recoveryPointOffset: 0 }, { segmentBytes: 2048 });
+    expect(recovered.recoveryPoint).toBe(0);
+    expect(recovered.unsyncedSegmentCount).toBe(sealed);
+    await recovered.flush();
+    expect(recovered.unsyncedSegmentCount).toBe(0);
+    expect(recovered.recoveryPoint).toBe(recovered.logEndOffset);
+    await recovered.close();
+  });
+
   it('a flush makes everything appended durable and moves the recovery point', async () => {
     const { log } = openLog(tempDir(), {}, { segmentBytes: 2048 });
     await appendMany(log, 40, 1);
