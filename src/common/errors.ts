@@ -37,6 +37,9 @@ export const ERRORS = {
   INVALID_PRODUCER_FIELDS: { id: 19, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'invalid producer fields' },
   BROKER_SHUTTING_DOWN: { id: 20, status: GrpcStatus.UNAVAILABLE, retriable: true, message: 'broker is shutting down' },
   REQUEST_TIMED_OUT: { id: 21, status: GrpcStatus.DEADLINE_EXCEEDED, retriable: true, message: 'request timed out' },
+  BROKER_UNAVAILABLE: { id: 22, status: GrpcStatus.UNAVAILABLE, retriable: true, message: 'broker unavailable' },
+  CLIENT_CLOSED: { id: 23, status: GrpcStatus.CANCELLED, retriable: false, message: 'client closed' },
+  BUFFER_FULL: { id: 24, status: GrpcStatus.RESOURCE_EXHAUSTED, retriable: true, message: 'producer buffer full' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
