@@ -62,10 +62,38 @@ export function unary<Req, Res>(broker: Broker, rpc: string, handle: (request: R
   };
 }
 
-/** Fires when the client cancels the call or disconnects, or when the broker shuts down. */
-export function cancelSignal(broker: Broker, call: { on(event: 'cancelled', listener: () => void): unknown; cancelled?: boolean }): AbortSignal {
+/**
+ * grpc-js runs a streaming handler even when the client's RST_STREAM arrived between the
+ * request message and the handler's start; the 'cancelled' event then went out before anyone
+ * listened, and `call.cancelled` stays false. The transport call underneath knows
+ * (`checkCancelled`, which grpc-js itself uses for this race); it is reached through the
+ * wrapper chain, defensively, since it is not public API.
+ */
+function transportClosed(call: CancellableCall): boolean {
+  let inner = (call as { call?: unknown }).call as { checkCancelled?: () => boolean; nextCall?: unknown } | undefined;
+  for (let depth = 0; depth < 4 && inner !== undefined && inner !== null; depth++) {
+    if (typeof inner.checkCancelled === 'function') return inner.checkCancelled();
+    inner = inner.nextCall as typeof inner;
+  }
+  return false;
+}
+
+interface CancellableCall {
+  on(event: 'cancelled' | 'close', listener: () => void): unknown;
+  cancelled?: boolean;
+  destroyed?: boolean;
+}
+
+/**
+ * Fires when the client cancels the call or disconnects, or when the broker shuts down. A
+ * stream that grpc-js destroys without a 'cancelled' event (a cancel racing the handler's
+ * start) is caught by its 'close' event.
+ */
+export function cancelSignal(broker: Broker, call: CancellableCall): AbortSignal {
   const controller = new AbortController();
-  if (call.cancelled === true) controller.abort();
-  call.on('cancelled', () => controller.abort());
+  const abort = (): void => controller.abort();
+  if (call.cancelled === true || call.destroyed === true || transportClosed(call)) abort();
+  call.on('cancelled', abort);
+  call.on('close', abort);
   return AbortSignal.any([controller.signal, broker.shutdownSignal]);
 }

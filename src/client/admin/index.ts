@@ -1,0 +1,3 @@
+export { Admin } from './admin.js';
+export type { AdminOptions } from './options.js';
+export type * from './types.js';
