@@ -52,6 +52,7 @@ import {
   type JobResult,
   type UploadJob,
 } from './broker-bench-common.js';
+import { comparisonTable, median, row, type Comparison } from './report.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.join(HERE, '..', 'src', 'cli', 'index.js');
@@ -651,11 +652,6 @@ function fetchTrial(env: Env, topic: FetchTopic): Promise<TrialResult[]> {
 // ---------------------------------------------------------------------------------------------
 // Statistics and report
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 function medianOrNull(values: (number | null)[]): number | null {
   const present = values.filter((v): v is number => v !== null);
@@ -695,16 +691,6 @@ function summarize(reps: Figures[]): Summary {
   };
 }
 
-interface Comparison {
-  name: string;
-  subject: string;
-  baseline: string;
-  /** Median of the per-repetition ratios subject / baseline (bytes per second). */
-  ratio: number;
-  ratioPerRep: number[];
-  target: number | null;
-  pass: boolean | null;
-}
 
 function compare(reps: RepTable, name: string, subject: string, baseline: string, target: number | null): Comparison | null {
   if (reps.length === 0 || reps[0]![subject] === undefined || reps[0]![baseline] === undefined) return null;
@@ -764,9 +750,6 @@ function progress(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-function row(cells: string[], widths: number[]): string {
-  return cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-}
 
 const fixed = (value: number | null, digits: number): string => (value === null ? '-' : value.toFixed(digits));
 
@@ -796,17 +779,6 @@ function figuresTable(measurements: Record<string, Summary>): string[] {
   return lines;
 }
 
-function comparisonTable(list: Comparison[]): string[] {
-  const widths = [44, 30, 5, 16, 6, 6];
-  const lines = [row(['comparison', 'subject / baseline', 'ratio', 'per rep', 'target', 'result'], widths)];
-  for (const c of list) {
-    const perRep = c.ratioPerRep.map((r) => r.toFixed(2)).join(' ');
-    const target = c.target === null ? '-' : `>=${c.target.toFixed(2)}`;
-    const result = c.pass === null ? 'info' : c.pass ? 'PASS' : 'FAIL';
-    lines.push(row([c.name, `${c.subject} / ${c.baseline}`, c.ratio.toFixed(2), perRep, target, result], widths));
-  }
-  return lines;
-}
 
 function trialTable(trials: TrialResult[]): string[] {
   if (trials.length === 0) return [];

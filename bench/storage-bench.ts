@@ -29,6 +29,7 @@ import { encodeRecordBatch, type RecordInput } from '../src/format/record-batch.
 import { resolveLogConfig, type LogConfig } from '../src/storage/log-config.js';
 import { CheckedBatch } from '../src/storage/checked-batch.js';
 import { PartitionLog } from '../src/storage/partition-log.js';
+import { comparisonTable, median, row, type Comparison } from './report.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -461,11 +462,6 @@ async function runAppendReps(ws: Workspace, opts: Options, batches: Buffer[]): P
 // ---------------------------------------------------------------------------------------------
 // Statistics and report
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 interface Summary {
   reps: Figures[];
@@ -487,16 +483,6 @@ function summarize(reps: Figures[]): Summary {
   return summary;
 }
 
-interface Comparison {
-  name: string;
-  subject: string;
-  baseline: string;
-  /** Median of the per-repetition ratios subject / baseline (bytes per second). */
-  ratio: number;
-  ratioPerRep: number[];
-  target: number | null;
-  pass: boolean | null;
-}
 
 function compare(name: string, subject: string, baseline: string, subjectReps: Figures[], baselineReps: Figures[], target: number | null): Comparison {
   const ratioPerRep = subjectReps.map((s, i) => s.bytesPerSec / baselineReps[i]!.bytesPerSec);
@@ -543,9 +529,6 @@ function progress(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-function row(cells: string[], widths: number[]): string {
-  return cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-}
 
 function figuresTable(measurements: Record<string, Summary>): string[] {
   const widths = [22, 11, 14, 12, 13];
@@ -558,17 +541,6 @@ function figuresTable(measurements: Record<string, Summary>): string[] {
   return lines;
 }
 
-function comparisonTable(list: Comparison[]): string[] {
-  const widths = [40, 32, 6, 20, 7, 6];
-  const lines = [row(['comparison', 'subject / baseline', 'ratio', 'per rep', 'target', 'result'], widths)];
-  for (const c of list) {
-    const perRep = c.ratioPerRep.map((r) => r.toFixed(2)).join(' ');
-    const target = c.target === null ? '-' : `>=${c.target.toFixed(2)}`;
-    const result = c.pass === null ? 'info' : c.pass ? 'PASS' : 'FAIL';
-    lines.push(row([c.name, `${c.subject} / ${c.baseline}`, c.ratio.toFixed(2), perRep, target, result], widths));
-  }
-  return lines;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Main

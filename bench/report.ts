@@ -1,0 +1,37 @@
+/**
+ * What every benchmark reports the same way: medians, paired-ratio comparisons against a
+ * baseline measured in the same run, and plain-text tables.
+ */
+export interface Comparison {
+  name: string;
+  subject: string;
+  baseline: string;
+  /** Median of the per-repetition ratios subject / baseline (bytes per second). */
+  ratio: number;
+  ratioPerRep: number[];
+  target: number | null;
+  pass: boolean | null;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** One table row: the first cell left-aligned, the others right-aligned. */
+export function row(cells: string[], widths: number[]): string {
+  return cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+}
+
+export function comparisonTable(list: Comparison[]): string[] {
+  const widths = [44, 30, 5, 16, 6, 6];
+  const lines = [row(['comparison', 'subject / baseline', 'ratio', 'per rep', 'target', 'result'], widths)];
+  for (const c of list) {
+    const perRep = c.ratioPerRep.map((r) => r.toFixed(2)).join(' ');
+    const target = c.target === null ? '-' : `>=${c.target.toFixed(2)}`;
+    const result = c.pass === null ? 'info' : c.pass ? 'PASS' : 'FAIL';
+    lines.push(row([c.name, `${c.subject} / ${c.baseline}`, c.ratio.toFixed(2), perRep, target, result], widths));
+  }
+  return lines;
+}
