@@ -24,7 +24,7 @@ export const CONNECTION_DEFAULTS = {
   clientId: 'runnel-client',
   requestTimeoutMs: 30_000,
   reconnectBackoffMs: 100,
-  reconnectBackoffMsMax: 10_000,
+  reconnectBackoffMsMax: 2_000,
   maxMessageBytes: 128 * 1024 * 1024,
 } as const;
 
