@@ -26,7 +26,7 @@ import { listOffsets } from '../admin/list-offsets.js';
 import type { WireOffsets } from '../admin/wire.js';
 import { errorFromMessage, type Connection } from '../connection.js';
 import { checkAssignments, checkStartFrom, resolveStarts, type CheckedAssignment, type ResolvedStart } from './assignment.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../backoff.js';
 import { FetchSource } from './fetch-source.js';
 import { MessageBuffer, type Chunk } from './message-buffer.js';
 import { resolveConsumerOptions, type ConsumerOptions, type ResolvedConsumerOptions } from './options.js';

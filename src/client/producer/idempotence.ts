@@ -9,7 +9,7 @@
  */
 import { RunnelError, isRunnelError } from '../../common/errors.js';
 import { errorFromMessage, type Connection } from '../connection.js';
-import { backoffMs } from './backoff.js';
+import { backoffMs } from '../backoff.js';
 import type { PartitionState, ProducerIdentity } from './partition-state.js';
 
 interface InitProducerIdResponse {

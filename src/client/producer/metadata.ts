@@ -7,7 +7,7 @@
  */
 import { RunnelError } from '../../common/errors.js';
 import { errorFromMessage, type Connection } from '../connection.js';
-import { backoffMs } from './backoff.js';
+import { backoffMs } from '../backoff.js';
 
 interface DescribeTopicsResponse {
   topics: { name: string; error: { code: string; message: string } | null; partitions: unknown[] }[];

@@ -25,7 +25,7 @@ import { RunnelError, type ErrorCode } from '../../common/errors.js';
 import { Codec } from '../../format/batch-header.js';
 import { errorFromMessage } from '../connection.js';
 import type { Accumulator } from './accumulator.js';
-import { backoffMs } from './backoff.js';
+import { backoffMs } from '../backoff.js';
 import { NO_STAMP, type ProducerBatch } from './batch.js';
 import type { BufferBudget } from './buffer-budget.js';
 import type { ProducerIds } from './idempotence.js';

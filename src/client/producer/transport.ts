@@ -12,7 +12,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { RunnelError } from '../../common/errors.js';
 import { errorFromStatus, type Connection } from '../connection.js';
-import { backoffMs } from './backoff.js';
+import { backoffMs } from '../backoff.js';
 
 export type WireAcks = 'ACKS_NONE' | 'ACKS_LEADER' | 'ACKS_ALL';
 
