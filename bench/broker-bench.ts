@@ -52,7 +52,7 @@ import {
   type JobResult,
   type UploadJob,
 } from './broker-bench-common.js';
-import { comparisonTable, median, row, type Comparison } from './report.js';
+import { comparisonTable, median, row, writeReport, type Comparison } from './report.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.join(HERE, '..', 'src', 'cli', 'index.js');
@@ -925,18 +925,8 @@ function emit(document: Record<string, unknown>, opts: Options): void {
     ...notes,
     '',
   ].join('\n');
-  const json = `${JSON.stringify(document, null, 2)}\n`;
   const header = `${String(document.command)}\n${describeMachine(document.machine as Record<string, unknown>)}\n\n`;
-  if (opts.jsonTarget === '-') {
-    process.stderr.write(header + table);
-    process.stdout.write(json);
-    return;
-  }
-  process.stdout.write(header + table);
-  if (opts.jsonTarget !== null) {
-    fs.writeFileSync(opts.jsonTarget, json);
-    process.stdout.write(`JSON written to ${opts.jsonTarget}\n`);
-  }
+  writeReport(header, table, document, opts.jsonTarget);
 }
 
 async function main(): Promise<void> {

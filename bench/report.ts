@@ -2,6 +2,7 @@
  * What every benchmark reports the same way: medians, paired-ratio comparisons against a
  * baseline measured in the same run, and plain-text tables.
  */
+import fs from 'node:fs';
 export interface Comparison {
   name: string;
   subject: string;
@@ -34,4 +35,22 @@ export function comparisonTable(list: Comparison[]): string[] {
     lines.push(row([c.name, `${c.subject} / ${c.baseline}`, c.ratio.toFixed(2), perRep, target, result], widths));
   }
   return lines;
+}
+
+/**
+ * Prints the table and writes the JSON document: to FILE, or with `-` the JSON goes to stdout
+ * and the table to stderr (so `--json - | jq` works).
+ */
+export function writeReport(header: string, table: string, document: unknown, jsonTarget: string | null): void {
+  const json = `${JSON.stringify(document, null, 2)}\n`;
+  if (jsonTarget === '-') {
+    process.stderr.write(header + table);
+    process.stdout.write(json);
+    return;
+  }
+  process.stdout.write(header + table);
+  if (jsonTarget !== null) {
+    fs.writeFileSync(jsonTarget, json);
+    process.stdout.write(`JSON written to ${jsonTarget}\n`);
+  }
 }

@@ -29,7 +29,7 @@ import { encodeRecordBatch, type RecordInput } from '../src/format/record-batch.
 import { resolveLogConfig, type LogConfig } from '../src/storage/log-config.js';
 import { CheckedBatch } from '../src/storage/checked-batch.js';
 import { PartitionLog } from '../src/storage/partition-log.js';
-import { comparisonTable, median, row, type Comparison } from './report.js';
+import { comparisonTable, median, row, writeReport, type Comparison } from './report.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -622,18 +622,8 @@ function emit(document: Record<string, unknown>, opts: Options): void {
   const list = document.comparisons as Comparison[];
   const notes = notesFor(document.settings as Record<string, unknown>);
   const table = [...figuresTable(measurements), '', ...comparisonTable(list), '', ...notes, ''].join('\n');
-  const json = `${JSON.stringify(document, null, 2)}\n`;
   const header = `${String(document.command)}\n${describeMachine(document.machine as Record<string, unknown>)}\n\n`;
-  if (opts.jsonTarget === '-') {
-    process.stderr.write(header + table);
-    process.stdout.write(json);
-    return;
-  }
-  process.stdout.write(header + table);
-  if (opts.jsonTarget !== null) {
-    fs.writeFileSync(opts.jsonTarget, json);
-    process.stdout.write(`JSON written to ${opts.jsonTarget}\n`);
-  }
+  writeReport(header, table, document, opts.jsonTarget);
 }
 
 function notesFor(settings: Record<string, unknown>): string[] {
