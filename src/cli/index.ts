@@ -3,10 +3,13 @@
 import { Command } from 'commander';
 import { isRunnelError } from '../common/errors.js';
 import { registerBrokerCommand } from './commands/broker.js';
+import { DEFAULT_BROKERS, registerTopicsCommands } from './commands/topics.js';
 
 const program = new Command();
 program.name('runnel').description('Runnel: a partitioned, append-only log streaming platform').version('0.1.0');
+program.option('--brokers <host:port,...>', `brokers to talk to (default RUNNEL_BROKERS or ${DEFAULT_BROKERS})`);
 registerBrokerCommand(program);
+registerTopicsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const code = isRunnelError(err) ? `${err.code}: ` : '';
