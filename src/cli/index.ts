@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { isRunnelError } from '../common/errors.js';
 import { registerBrokerCommand } from './commands/broker.js';
+import { registerProduceConsumeCommands } from './commands/produce-consume.js';
 import { DEFAULT_BROKERS, registerTopicsCommands } from './commands/topics.js';
 
 const program = new Command();
@@ -10,6 +11,7 @@ program.name('runnel').description('Runnel: a partitioned, append-only log strea
 program.option('--brokers <host:port,...>', `brokers to talk to (default RUNNEL_BROKERS or ${DEFAULT_BROKERS})`);
 registerBrokerCommand(program);
 registerTopicsCommands(program);
+registerProduceConsumeCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const code = isRunnelError(err) ? `${err.code}: ` : '';
