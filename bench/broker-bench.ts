@@ -24,10 +24,14 @@
  * back to back, in reverse order every other repetition. Ratios are medians of per-repetition
  * ratios. MB/s means 10^6 bytes per second. See bench/README.md.
  *
+ * CPU time of the server and client processes is sampled around each timed part (/proc), so
+ * the table also shows CPU per byte, which drifts less than MB/s on a busy machine.
+ *
  * Usage: node dist/bench/broker-bench.js [--quick] [--mib N] [--fetch-gib N] [--window N]
  *        [--reps N] [--partitions N] [--client-options NAME] [--options-trial | --no-options-trial]
- *        [--only produce|fetch] [--broker-cpu-prof DIR] [--client-cpu-prof DIR] [--dir DIR]
- *        [--json [FILE]]
+ *        [--trial-reps N] [--only produce|fetch] [--scenarios LIST] [--broker-cpu-prof DIR]
+ *        [--client-cpu-prof DIR] [--broker-node-args=S] [--client-node-args=S] [--dir DIR]
+ *        [--json [FILE]]      (--help lists them)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -86,6 +90,10 @@ interface Options {
   /** null: every scenario; else only these (names as in the table). */
   scenarios: Set<string> | null;
   brokerCpuProfDir: string | null;
+  /** Extra node flags for the broker process only (experiments, e.g. V8 heap flags). */
+  brokerNodeArgs: string[];
+  /** Extra node flags for every client (baseline and subject alike). */
+  clientNodeArgs: string[];
   clientCpuProfDir: string | null;
   baseDir: string;
   quick: boolean;
@@ -106,19 +114,30 @@ const USAGE = `usage: node dist/bench/broker-bench.js [options]
   --only PHASE          produce or fetch: run one phase only
   --scenarios LIST      comma-separated scenario names to run (e.g. streamLeader for a clean profile)
   --broker-cpu-prof DIR run the broker (and the raw server) with --cpu-prof, profiles written to DIR at exit
+  --broker-node-args=S  extra node flags for the broker process only, space-separated
+                        (e.g. --broker-node-args=--initial-old-space-size=128); the raw server gets none
+  --client-node-args=S  extra node flags for every client process, baseline and subject alike
   --client-cpu-prof DIR run every client with --cpu-prof, profiles written to DIR
   --dir DIR             parent of the temp directory (default os.tmpdir())
   --quick               small volumes, finishes in about a minute
   --json [FILE]         write every figure as JSON to FILE, or to stdout without FILE`;
 
-const VALUE_FLAGS = new Set(['--mib', '--fetch-gib', '--window', '--reps', '--partitions', '--client-options', '--trial-reps', '--only', '--scenarios', '--broker-cpu-prof', '--client-cpu-prof', '--dir', '--json']);
+const VALUE_FLAGS = new Set(['--mib', '--fetch-gib', '--window', '--reps', '--partitions', '--client-options', '--trial-reps', '--only', '--scenarios', '--broker-cpu-prof', '--broker-node-args', '--client-node-args', '--client-cpu-prof', '--dir', '--json']);
 const BOOLEAN_FLAGS = new Set(['--quick', '--options-trial', '--no-options-trial']);
 
 function parseArgs(argv: string[]): Options {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') exitWithUsage(0);
+    const raw = argv[i]!;
+    if (raw === '--help' || raw === '-h') exitWithUsage(0);
+    const equals = raw.startsWith('--') ? raw.indexOf('=') : -1;
+    if (equals > 0) {
+      const name = raw.slice(0, equals);
+      if (!VALUE_FLAGS.has(name)) exitWithUsage(2, `unknown option ${name}`);
+      flags.set(name, raw.slice(equals + 1));
+      continue;
+    }
+    const arg = raw;
     if (!VALUE_FLAGS.has(arg) && !BOOLEAN_FLAGS.has(arg)) exitWithUsage(2, arg.startsWith('--') ? `unknown option ${arg}` : `unexpected argument ${arg}`);
     const next = argv[i + 1];
     const takesValue = VALUE_FLAGS.has(arg) && next !== undefined && !next.startsWith('--');
@@ -154,6 +173,8 @@ function optionsFromFlags(flags: Map<string, string>): Options {
     phases: { produce: only !== 'fetch', fetch: only !== 'produce' },
     scenarios: flags.has('--scenarios') ? new Set(flags.get('--scenarios')!.split(',').filter((n) => n !== '')) : null,
     brokerCpuProfDir: dirFlag(flags, '--broker-cpu-prof'),
+    brokerNodeArgs: (flags.get('--broker-node-args') ?? '').split(' ').filter((a) => a !== ''),
+    clientNodeArgs: (flags.get('--client-node-args') ?? '').split(' ').filter((a) => a !== ''),
     clientCpuProfDir: dirFlag(flags, '--client-cpu-prof'),
     baseDir: flags.get('--dir') || os.tmpdir(),
     quick,
@@ -295,7 +316,7 @@ interface ClientRun {
 
 /** Runs one client child on `job`, sampling `server`'s CPU time at the client's begin and end events. */
 function runClient(job: Job, server: Server, opts: Options, label: string): Promise<ClientRun> {
-  const args = [...cpuProfArgs(opts.clientCpuProfDir, `client-${label}`), CLIENT, JSON.stringify(job)];
+  const args = [...opts.clientNodeArgs, ...cpuProfArgs(opts.clientCpuProfDir, `client-${label}`), CLIENT, JSON.stringify(job)];
   const child = track(spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
   forwardStderr(child, `client ${label}`);
   return new Promise((resolve, reject) => {
@@ -832,9 +853,11 @@ function settings(opts: Options, batch: { recordsPerBatch: number; batchBytes: n
     recordKey: 'null',
     distinctPrebuiltBatches: BATCH_POOL_SIZE,
     fetchMaxBytes: FETCH_CHUNK_BYTES,
-    broker: 'node dist/src/cli/index.js broker --data <temp> --listen 127.0.0.1:0 --metrics-listen off --log-level warn (default config)',
+    broker: `node ${opts.brokerNodeArgs.map((a) => `${a} `).join('')}dist/src/cli/index.js broker --data <temp> --listen 127.0.0.1:0 --metrics-listen off --log-level warn (default config)`,
     tempDirParent: opts.baseDir,
     brokerCpuProfDir: opts.brokerCpuProfDir,
+    brokerNodeArgs: opts.brokerNodeArgs,
+    clientNodeArgs: opts.clientNodeArgs,
     clientCpuProfDir: opts.clientCpuProfDir,
     mbUnit: 'MB = 10^6 bytes',
     cpuMethod: 'server CPU: /proc/<pid>/stat utime+stime between the client\'s begin and end events; client CPU: process.cpuUsage() over the timed part; % of one core',
@@ -946,6 +969,7 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   try {
     const brokerArgs = [
+      ...opts.brokerNodeArgs,
       ...cpuProfArgs(opts.brokerCpuProfDir, 'broker'),
       CLI,
       'broker',
