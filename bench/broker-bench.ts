@@ -56,7 +56,7 @@ import {
   type JobResult,
   type UploadJob,
 } from './broker-bench-common.js';
-import { comparisonTable, median, row, writeReport, type Comparison } from './report.js';
+import { comparisonTable, machine as reportMachine, median, row, writeReport, type Comparison } from './report.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.join(HERE, '..', 'src', 'cli', 'index.js');
@@ -739,18 +739,7 @@ function comparisons(produce: RepTable, fetch: RepTable, opts: Options): Compari
 }
 
 function machine(): Record<string, unknown> {
-  const cpus = os.cpus();
-  return {
-    cpuModel: cpus[0]?.model ?? 'unknown',
-    cores: cpus.length,
-    memoryBytes: os.totalmem(),
-    freeMemoryBytesAtStart: os.freemem(),
-    loadAverageAtStart: os.loadavg(),
-    node: process.version,
-    v8: process.versions.v8,
-    grpcJs: packageVersion('@grpc/grpc-js'),
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-  };
+  return reportMachine({ grpcJs: packageVersion('@grpc/grpc-js') });
 }
 
 function packageVersion(name: string): string {

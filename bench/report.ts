@@ -3,6 +3,7 @@
  * baseline measured in the same run, and plain-text tables.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 export interface Comparison {
   name: string;
   subject: string;
@@ -53,4 +54,20 @@ export function writeReport(header: string, table: string, document: unknown, js
     fs.writeFileSync(jsonTarget, json);
     process.stdout.write(`JSON written to ${jsonTarget}\n`);
   }
+}
+
+/** The machine a run was made on, for the JSON document; `extra` adds tool versions. */
+export function machine(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryBytes: os.totalmem(),
+    freeMemoryBytesAtStart: os.freemem(),
+    loadAverageAtStart: os.loadavg(),
+    node: process.version,
+    v8: process.versions.v8,
+    ...extra,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+  };
 }

@@ -29,7 +29,7 @@ import { encodeRecordBatch, type RecordInput } from '../src/format/record-batch.
 import { resolveLogConfig, type LogConfig } from '../src/storage/log-config.js';
 import { CheckedBatch } from '../src/storage/checked-batch.js';
 import { PartitionLog } from '../src/storage/partition-log.js';
-import { comparisonTable, median, row, writeReport, type Comparison } from './report.js';
+import { comparisonTable, machine, median, row, writeReport, type Comparison } from './report.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -503,19 +503,6 @@ function comparisons(append: RepFigures[], read: ReadRepFigures[]): Comparison[]
   ];
 }
 
-function machine(): Record<string, unknown> {
-  const cpus = os.cpus();
-  return {
-    cpuModel: cpus[0]?.model ?? 'unknown',
-    cores: cpus.length,
-    memoryBytes: os.totalmem(),
-    freeMemoryBytesAtStart: os.freemem(),
-    loadAverageAtStart: os.loadavg(),
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-  };
-}
 
 function mb(bytesPerSec: number): string {
   return `${(bytesPerSec / 1e6).toFixed(0)} MB/s`;
