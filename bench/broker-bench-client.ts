@@ -8,7 +8,8 @@
  * definitions. A warm-up of `warmupBytes` runs the same path first, untimed.
  *
  * Jobs: rawUpload (client stream, as fast as flow control allows), rawUploadAck (bidirectional,
- * `window` payloads in flight, an 8-byte answer each), produceStream (ProduceStream, `window`
+ * `window` payloads in flight, an 8-byte answer each), rawUploadAppend (the same, the server
+ * appending each payload to a file before it answers), produceStream (ProduceStream, `window`
  * requests in flight), produceUnary (`window` concurrent unary Produce calls), fetch (Fetch
  * loop following nextOffset), subscribe (Subscribe from the log start), rawGet (unary loop of
  * chunkBytes answers), rawDownload (server stream of chunkBytes messages).
@@ -16,7 +17,7 @@
  * Usage: node dist/bench/broker-bench-client.js '<job JSON>'
  */
 import * as grpc from '@grpc/grpc-js';
-import { loadPackageDefinition } from '../src/common/proto.js';
+import { serviceConstructors } from '../src/client/connection.js';
 import {
   RAW_SERVICE,
   buildBatchPool,
@@ -84,9 +85,10 @@ interface BrokerClient extends grpc.Client {
 
 type ClientConstructor = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => grpc.Client;
 
+/** The SDK's stub (proto-loader, with the SDK's own ProduceRequest encoder): what applications use. */
 function brokerClient(job: Job): BrokerClient {
-  const loaded = grpc.loadPackageDefinition(loadPackageDefinition()) as unknown as { runnel: { v1: { Broker: ClientConstructor } } };
-  return new loaded.runnel.v1.Broker(job.target, grpc.credentials.createInsecure(), job.channelOptions) as BrokerClient;
+  const Broker = serviceConstructors().broker as unknown as ClientConstructor;
+  return new Broker(job.target, grpc.credentials.createInsecure(), job.channelOptions) as BrokerClient;
 }
 
 function rawClient(job: Job): RawClient {
@@ -215,12 +217,12 @@ async function rawUpload(client: RawClient, pool: BatchPool, count: number): Pro
   if (received !== count * pool.batchBytes) throw new Error(`raw server received ${received} bytes, ${count * pool.batchBytes} sent`);
 }
 
-async function rawUploadAck(client: RawClient, pool: BatchPool, count: number, window: number, latencies: number[]): Promise<void> {
+async function rawUploadAck(call: grpc.ClientDuplexStream<Buffer, Buffer>, pool: BatchPool, count: number, window: number, latencies: number[]): Promise<void> {
   let expected = 0;
   const check = (answer: Buffer): void => {
     if (Number(answer.readBigUInt64BE(0)) !== expected++) throw new Error('raw answers out of order');
   };
-  await windowedStream(client.uploadAck(), window, count, (i) => pool.batches[i % pool.batches.length]!, check, latencies);
+  await windowedStream(call, window, count, (i) => pool.batches[i % pool.batches.length]!, check, latencies);
 }
 
 /** Produces batches `first`..`first + count - 1` of the pool, one batch per request, partitions round robin. */
@@ -286,10 +288,11 @@ async function runUpload(job: UploadJob, pool: BatchPool): Promise<JobResult> {
   const count = messagesFor(job.bytes, pool);
   const latencies: number[] = [];
   const timedFigures = { bytes: count * pool.batchBytes, records: count * pool.recordsPerBatch, messages: count };
-  if (job.kind === 'rawUpload' || job.kind === 'rawUploadAck') {
+  if (job.kind === 'rawUpload' || job.kind === 'rawUploadAck' || job.kind === 'rawUploadAppend') {
     const client = rawClient(job);
     try {
-      const run = (n: number, lat: number[]): Promise<void> => (job.kind === 'rawUpload' ? rawUpload(client, pool, n) : rawUploadAck(client, pool, n, job.window, lat));
+      const run = (n: number, lat: number[]): Promise<void> =>
+        job.kind === 'rawUpload' ? rawUpload(client, pool, n) : rawUploadAck(job.kind === 'rawUploadAck' ? client.uploadAck() : client.uploadAppend(), pool, n, job.window, lat);
       if (warmup > 0) await run(warmup, []);
       const result = await measure(async () => {
         await run(count, latencies);

@@ -45,6 +45,7 @@ function rawMethod(name: string, requestStream: boolean, responseStream: boolean
 export const RAW_SERVICE = {
   upload: rawMethod('Upload', true, false),
   uploadAck: rawMethod('UploadAck', true, true),
+  uploadAppend: rawMethod('UploadAppend', true, true),
   get: rawMethod('Get', false, false),
   download: rawMethod('Download', false, true),
 } satisfies grpc.ServiceDefinition;
@@ -52,6 +53,7 @@ export const RAW_SERVICE = {
 export interface RawClient extends grpc.Client {
   upload(callback: grpc.requestCallback<Buffer>): grpc.ClientWritableStream<Buffer>;
   uploadAck(): grpc.ClientDuplexStream<Buffer, Buffer>;
+  uploadAppend(): grpc.ClientDuplexStream<Buffer, Buffer>;
   get(request: Buffer, callback: grpc.requestCallback<Buffer>): grpc.ClientUnaryCall;
   download(request: Buffer): grpc.ClientReadableStream<Buffer>;
 }
@@ -111,7 +113,7 @@ interface JobBase {
 }
 
 export interface UploadJob extends JobBase {
-  kind: 'rawUpload' | 'rawUploadAck' | 'produceStream' | 'produceUnary';
+  kind: 'rawUpload' | 'rawUploadAck' | 'rawUploadAppend' | 'produceStream' | 'produceUnary';
   /** Requests in flight (rawUploadAck, produceStream, produceUnary). */
   window: number;
   topic: string;

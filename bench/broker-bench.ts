@@ -460,6 +460,7 @@ function allProduceScenarios(opts: Options): ProduceScenario[] {
   const list: ProduceScenario[] = [
     { name: 'rawUpload', kind: 'rawUpload', acks: 'ACKS_LEADER', partitions: 1 },
     { name: 'rawUploadAck', kind: 'rawUploadAck', acks: 'ACKS_LEADER', partitions: 1 },
+    { name: 'rawUploadAppend', kind: 'rawUploadAppend', acks: 'ACKS_LEADER', partitions: 1 },
     { name: 'streamLeader', kind: 'produceStream', acks: 'ACKS_LEADER', partitions: 1 },
     { name: 'streamAll', kind: 'produceStream', acks: 'ACKS_ALL', partitions: 1 },
     { name: 'unaryLeader', kind: 'produceUnary', acks: 'ACKS_LEADER', partitions: 1 },
@@ -728,6 +729,8 @@ function comparisons(produce: RepTable, fetch: RepTable, opts: Options): Compari
     compare(produce, 'ProduceStream acks all vs raw grpc-js', 'streamAll', 'rawUpload', null),
     compare(produce, 'ProduceStream vs raw bidi, same window', 'streamLeader', 'rawUploadAck', null),
     compare(produce, 'raw bidi with window vs raw client stream', 'rawUploadAck', 'rawUpload', null),
+    compare(produce, 'ProduceStream vs raw bidi + file append', 'streamLeader', 'rawUploadAppend', null),
+    compare(produce, 'raw bidi + file append vs raw client stream', 'rawUploadAppend', 'rawUpload', null),
     compare(produce, 'unary Produce vs ProduceStream (acks leader)', 'unaryLeader', 'streamLeader', null),
     compare(produce, 'unary Produce vs raw grpc-js', 'unaryLeader', 'rawUpload', null),
     compare(produce, `${p} partitions vs 1 (acks leader)`, `streamLeader${p}p`, 'streamLeader', null),
@@ -946,6 +949,8 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const root = fs.mkdtempSync(path.join(opts.baseDir, 'runnel-broker-bench-'));
   const dataDir = path.join(root, 'data');
+  const rawAppendDir = path.join(root, 'raw-append');
+  fs.mkdirSync(rawAppendDir);
   const cleanUp = (): void => {
     for (const child of children) child.kill('SIGKILL');
     fs.rmSync(root, { recursive: true, force: true });
@@ -971,7 +976,7 @@ async function main(): Promise<void> {
       '--log-level',
       'warn',
     ];
-    const [broker, raw] = await Promise.all([startServer('broker', brokerArgs), startServer('raw server', [...cpuProfArgs(opts.brokerCpuProfDir, 'raw-server'), RAW_SERVER])]);
+    const [broker, raw] = await Promise.all([startServer('broker', brokerArgs), startServer('raw server', [...cpuProfArgs(opts.brokerCpuProfDir, 'raw-server'), RAW_SERVER, rawAppendDir])]);
     servers.push(broker, raw);
     progress(`broker pid ${broker.pid} at ${broker.address}; raw server pid ${raw.pid} at ${raw.address}`);
     const admin = new Admin(broker.address);

@@ -31,6 +31,7 @@
  * limits.fetchMaxBytes             64 MiB          1 KiB..2^31-1        RUNNEL_FETCH_MAX_BYTES
  * limits.subscribeMaxBytes         4 MiB           1 KiB..2^31-1        RUNNEL_SUBSCRIBE_MAX_BYTES
  * limits.recentBatchCacheBytes     4 MiB           0..1 GiB (0 = off)   RUNNEL_RECENT_BATCH_CACHE_BYTES
+ * limits.http2WindowBytes          4 MiB           65535..2^31-1        RUNNEL_HTTP2_WINDOW_BYTES
  * log.segmentBytes                 1 GiB           see log-config.ts    RUNNEL_LOG_SEGMENT_BYTES
  * log.segmentMs                    7 days                               RUNNEL_LOG_SEGMENT_MS
  * log.indexIntervalBytes           4096                                 RUNNEL_LOG_INDEX_INTERVAL_BYTES
@@ -56,6 +57,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { ERRORS, RunnelError, isRunnelError } from '../common/errors.js';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig, type LogConfig } from '../storage/log-config.js';
+import { HTTP2_WINDOW_BYTES_MAX, HTTP2_WINDOW_BYTES_MIN } from './http2-window.js';
 
 export interface HostPort {
   host: string;
@@ -83,6 +85,11 @@ export interface BrokerLimits {
   subscribeMaxBytes: number;
   /** Per-partition cache of recently appended batches; 0 turns it off. */
   recentBatchCacheBytes: number;
+  /**
+   * HTTP/2 receive window per stream and per connection: request bytes a client may send
+   * before the broker has read them (see http2-window.ts). Bounds unread bytes per connection.
+   */
+  http2WindowBytes: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -147,6 +154,7 @@ export const DEFAULT_BROKER_CONFIG: Readonly<BrokerConfig> = deepFreeze<BrokerCo
     fetchMaxBytes: 64 * MiB,
     subscribeMaxBytes: 4 * MiB,
     recentBatchCacheBytes: 4 * MiB,
+    http2WindowBytes: 4 * MiB,
   },
 });
 
@@ -201,6 +209,7 @@ const LIMIT_KINDS: Record<keyof BrokerLimits, ValueKind> = {
   fetchMaxBytes: int(KiB, INT32_MAX),
   subscribeMaxBytes: int(KiB, INT32_MAX),
   recentBatchCacheBytes: int(0, GiB),
+  http2WindowBytes: int(HTTP2_WINDOW_BYTES_MIN, HTTP2_WINDOW_BYTES_MAX),
 };
 
 /** Commander's camelCase option key -> config path. `config` and `set` are handled apart. */

@@ -21,6 +21,7 @@ import { initProducerIdHandler } from './handlers/init-producer-id.js';
 import { listOffsetsHandler } from './handlers/list-offsets.js';
 import { produceHandler, produceStreamHandler } from './handlers/produce.js';
 import { subscribeHandler } from './handlers/subscribe.js';
+import { widenReceiveWindows } from './http2-window.js';
 
 /** Room for the gRPC frame and the response fields around the records of a fetch. */
 const RESPONSE_OVERHEAD_BYTES = 1024 * 1024;
@@ -45,6 +46,7 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     'grpc.max_receive_message_length': config.limits.maxRequestBytes,
     'grpc.max_send_message_length': Math.max(config.limits.fetchMaxBytes, config.limits.subscribeMaxBytes) + RESPONSE_OVERHEAD_BYTES,
   });
+  widenReceiveWindows(server, config.limits.http2WindowBytes, logger);
   server.addService(runnel.Broker!.service, {
     Produce: produceHandler(broker),
     ProduceStream: produceStreamHandler(broker),

@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { RunnelError, isRunnelError, type ErrorCode, ERRORS } from '../common/errors.js';
 import { loadPackageDefinition } from '../common/proto.js';
+import { encodeProduceRequest } from './produce-request-encoder.js';
 
 export interface ConnectionOptions {
   /** `host:port` addresses; the first reachable one is used, the next on UNAVAILABLE. */
@@ -18,6 +19,12 @@ export interface ConnectionOptions {
   reconnectBackoffMsMax?: number;
   /** Largest message sent or received. */
   maxMessageBytes?: number;
+  /**
+   * HTTP/2 receive window of the channel (per stream and per connection): how much a Fetch or
+   * Subscribe answer may have in flight towards the client. Node's 64 KiB default makes every
+   * 64 KiB wait a round trip; the broker widens its own windows the same way.
+   */
+  receiveWindowBytes?: number;
 }
 
 export const CONNECTION_DEFAULTS = {
@@ -26,6 +33,7 @@ export const CONNECTION_DEFAULTS = {
   reconnectBackoffMs: 100,
   reconnectBackoffMsMax: 2_000,
   maxMessageBytes: 128 * 1024 * 1024,
+  receiveWindowBytes: 4 * 1024 * 1024,
 } as const;
 
 type Service = 'broker' | 'admin';
@@ -66,6 +74,23 @@ export function errorFromStatus(err: unknown, what: string): RunnelError {
   return new RunnelError(code, `${what}: ${status.details ?? String(err)}`, {}, { cause: err });
 }
 
+/**
+ * The SDK's stub constructors: proto-loader's, except that Produce and ProduceStream requests
+ * are encoded by encodeProduceRequest (one allocation, one copy per batch).
+ */
+export function serviceConstructors(): Record<Service, ServiceCtor> {
+  const definitions = loadPackageDefinition();
+  const broker = { ...(definitions['runnel.v1.Broker'] as grpc.ServiceDefinition) };
+  for (const method of ['Produce', 'ProduceStream']) {
+    broker[method] = { ...broker[method]!, requestSerialize: encodeProduceRequest as (value: unknown) => Buffer };
+  }
+  const admin = definitions['runnel.v1.Admin'] as grpc.ServiceDefinition;
+  return {
+    broker: grpc.makeClientConstructor(broker, 'runnel.v1.Broker') as unknown as ServiceCtor,
+    admin: grpc.makeClientConstructor(admin, 'runnel.v1.Admin') as unknown as ServiceCtor,
+  };
+}
+
 export class Connection {
   readonly options: Required<ConnectionOptions>;
   private readonly ctors: Record<Service, ServiceCtor>;
@@ -78,8 +103,11 @@ export class Connection {
       throw new RunnelError('INVALID_CONFIG', 'brokers must be a non-empty list of "host:port" strings');
     }
     this.options = { ...CONNECTION_DEFAULTS, ...options };
-    const pkg = grpc.loadPackageDefinition(loadPackageDefinition()) as unknown as { runnel: { v1: Record<string, ServiceCtor> } };
-    this.ctors = { broker: pkg.runnel.v1.Broker!, admin: pkg.runnel.v1.Admin! };
+    const window = this.options.receiveWindowBytes;
+    if (!Number.isInteger(window) || window < 65_535 || window > 2 ** 31 - 1) {
+      throw new RunnelError('INVALID_CONFIG', `receiveWindowBytes must be an integer from 65535 to 2^31-1, got ${String(window)}`);
+    }
+    this.ctors = serviceConstructors();
   }
 
   get address(): string {
@@ -91,7 +119,7 @@ export class Connection {
     if (this.closed) throw new RunnelError('CLIENT_CLOSED', 'the client is closed');
     let stub = this.stubs[service];
     if (stub === undefined) {
-      const { maxMessageBytes, reconnectBackoffMs, reconnectBackoffMsMax, clientId } = this.options;
+      const { maxMessageBytes, reconnectBackoffMs, reconnectBackoffMsMax, clientId, receiveWindowBytes } = this.options;
       stub = new this.ctors[service](this.address, grpc.credentials.createInsecure(), {
         'grpc.max_receive_message_length': maxMessageBytes,
         'grpc.max_send_message_length': maxMessageBytes,
@@ -99,6 +127,7 @@ export class Connection {
         'grpc.max_reconnect_backoff_ms': reconnectBackoffMsMax,
         'grpc.primary_user_agent': clientId,
         'grpc.keepalive_time_ms': 30_000,
+        'grpc-node.flow_control_window': receiveWindowBytes,
       });
       this.stubs[service] = stub;
     }

@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin/admin.js';
-import { Connection } from '../../src/client/connection.js';
+import { CONNECTION_DEFAULTS, Connection } from '../../src/client/connection.js';
 import { Consumer } from '../../src/client/consumer/consumer.js';
 import type { ConsumerMessage, ConsumerOptions } from '../../src/client/consumer/index.js';
 import { json } from '../../src/client/serialization.js';
@@ -215,8 +215,9 @@ for (const transport of ['subscribe', 'fetch'] as const) {
       expect(consumer.bufferedMessages).toBeGreaterThan(0);
       expect(consumer.bufferedMessages).toBeLessThanOrEqual(200 + 64);
       const bytesOut = (await env.running.broker.metrics.bytesOut.get()).values.reduce((sum, v) => sum + v.value, 0) - bytesOutBefore;
-      // Flow control held the broker: grpc-js's 16-message buffer plus HTTP/2 windows, not 16 MiB.
-      expect(bytesOut).toBeLessThan(4 * 1024 * 1024);
+      // Flow control held the broker: the HTTP/2 receive window (4 MiB) plus grpc-js's
+      // 16-message buffer (16 x 64 KiB) and the prefetch, not all 16 MiB.
+      expect(bytesOut).toBeLessThan(CONNECTION_DEFAULTS.receiveWindowBytes + 16 * 64 * 1024 + 1024 * 1024);
       const reader = new Reader(consumer);
       const all = await reader.take(256 * 64);
       expect(all.at(-1)!.offset).toBe(256 * 64 - 1);
