@@ -7,12 +7,13 @@
  *                  batchBytes 64 KiB, idempotent, acks leader), 1 and 8 partitions
  *   consume   raw: one Subscribe stream from the earliest offset, counting records from batch
  *                  headers (no decoding)
- *             sdk: Consumer async iterator from 'earliest' over every partition (decodes records)
+ *             sdk: Consumer async iterator from 'earliest' over every partition (decodes records);
+ *                  also its batches() iterator (sdkBatches, for information)
  *
  * Targets (issue #4): sdk/raw >= 0.6 for producing, >= 0.7 for consuming. Ratios are medians of
  * per-repetition ratios; MB/s counts record values (100 B each) only.
  *
- * Usage: node dist/bench/client-bench.js [--quick] [--mib N] [--reps N] [--json FILE|-]
+ * Usage: node dist/bench/client-bench.js [--quick] [--mib N] [--reps N] [--only produce] [--json FILE|-]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,12 +29,15 @@ const RECORD_BYTES = 100;
 const WINDOW = 16;
 const SEND_CHUNK_RECORDS = 1000;
 const TARGETS = { produce: 0.6, consume: 0.7 } as const;
+const USAGE = 'usage: client-bench.js [--quick] [--mib N] [--reps N] [--only produce] [--json FILE|-]';
 const CLI = fileURLToPath(new URL('../src/cli/index.js', import.meta.url));
 
 interface Options {
   records: number;
   reps: number;
   jsonTarget: string | null;
+  /** 'produce' skips the consume measurements (for a clean profile of the producer). */
+  only: 'produce' | null;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -44,8 +48,9 @@ function parseArgs(argv: string[]): Options {
   };
   const mib = Number(value('--mib') ?? (quick ? 16 : 128));
   const reps = Number(value('--reps') ?? (quick ? 1 : 3));
-  if (!(mib > 0) || !Number.isInteger(reps) || reps < 1) throw new Error('usage: client-bench.js [--quick] [--mib N] [--reps N] [--json FILE|-]');
-  return { records: Math.floor((mib * 1024 * 1024) / RECORD_BYTES), reps, jsonTarget: value('--json') ?? null };
+  const only = value('--only') ?? null;
+  if (!(mib > 0) || !Number.isInteger(reps) || reps < 1 || (only !== null && only !== 'produce')) throw new Error(USAGE);
+  return { records: Math.floor((mib * 1024 * 1024) / RECORD_BYTES), reps, jsonTarget: value('--json') ?? null, only };
 }
 
 async function startBroker(dataDir: string): Promise<{ child: ChildProcess; address: string }> {
@@ -153,6 +158,20 @@ async function sdkConsume(runnel: Runnel, topic: string, partitions: number, rec
   return figure(seen, started);
 }
 
+/** SDK: the Consumer's batches() iterator (one item per received chunk of a partition). */
+async function sdkConsumeBatches(runnel: Runnel, topic: string, partitions: number, records: number): Promise<Figure> {
+  const consumer = runnel.consumer();
+  const started = performance.now();
+  await consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, from: 'earliest' as const })));
+  let seen = 0;
+  for await (const batch of consumer.batches()) {
+    for (const message of batch.messages) if (message.value !== null) seen++;
+    if (seen >= records) break;
+  }
+  await consumer.close();
+  return figure(seen, started);
+}
+
 interface Rep {
   [name: string]: Figure;
 }
@@ -171,16 +190,21 @@ async function runRep(runnel: Runnel, pool: BatchPool, opts: Options, rep: numbe
       else figures[`sdkProduce${partitions}p`] = await sdkProduce(runnel, sdkTopic, opts.records);
     }
     const stored = figures[`rawProduce${partitions}p`]!.records;
+    if (opts.only === 'produce') continue;
     for (const side of order) {
       if (side === 'raw') figures[`rawConsume${partitions}p`] = await rawConsume(runnel, rawTopic, partitions, stored);
-      else figures[`sdkConsume${partitions}p`] = await sdkConsume(runnel, rawTopic, partitions, stored);
+      else {
+        figures[`sdkConsume${partitions}p`] = await sdkConsume(runnel, rawTopic, partitions, stored);
+        figures[`sdkBatches${partitions}p`] = await sdkConsumeBatches(runnel, rawTopic, partitions, stored);
+      }
     }
   }
   for (const [name, f] of Object.entries(figures)) process.stderr.write(`rep ${rep + 1}: ${name} ${(f.recordsPerSec / 1e6).toFixed(2)} M records/s, ${f.valueMBPerSec.toFixed(0)} MB/s\n`);
   return figures;
 }
 
-function compare(reps: Rep[], subject: string, baseline: string, target: number | null): Comparison {
+function compare(reps: Rep[], subject: string, baseline: string, target: number | null): Comparison | null {
+  if (reps[0]?.[subject] === undefined) return null;
   const ratioPerRep = reps.map((r) => r[subject]!.recordsPerSec / r[baseline]!.recordsPerSec);
   const ratio = median(ratioPerRep);
   return { name: `${subject} vs ${baseline}`, subject, baseline, ratio, ratioPerRep, target, pass: target === null ? null : ratio >= target };
@@ -200,7 +224,9 @@ async function main(): Promise<void> {
       compare(reps, 'sdkProduce8p', 'rawProduce8p', TARGETS.produce),
       compare(reps, 'sdkConsume1p', 'rawConsume1p', TARGETS.consume),
       compare(reps, 'sdkConsume8p', 'rawConsume8p', TARGETS.consume),
-    ];
+      compare(reps, 'sdkBatches1p', 'rawConsume1p', null),
+      compare(reps, 'sdkBatches8p', 'rawConsume8p', null),
+    ].filter((c): c is Comparison => c !== null);
     const medians = Object.fromEntries(Object.keys(reps[0]!).map((name) => [name, median(reps.map((r) => r[name]!.recordsPerSec))]));
     const lines = Object.entries(medians).map(([name, perSec]) => `${name.padEnd(16)} ${(perSec / 1e6).toFixed(2).padStart(6)} M records/s  ${((perSec * RECORD_BYTES) / 1e6).toFixed(0).padStart(5)} MB/s`);
     const table = [...lines, '', ...comparisonTable(comparisons), '', `${opts.records} records of ${RECORD_BYTES} B per run; medians of ${opts.reps} reps`, ''].join('\n');

@@ -31,13 +31,12 @@ import { FetchSource } from './fetch-source.js';
 import { MessageBuffer, type Chunk } from './message-buffer.js';
 import { resolveConsumerOptions, type ConsumerOptions, type ResolvedConsumerOptions } from './options.js';
 import { PartitionState, partitionKey } from './partition-state.js';
+import { PullIterator, type Taken } from './pull-iterator.js';
 import { recordsFrom, toMessage } from './records.js';
 import type { PartitionData, Source, SourceSink } from './source.js';
 import { SubscribeSource } from './subscribe-source.js';
 import type { ConsumerBatch, ConsumerMessage, PartitionAssignment, PartitionLag, PartitionSelector, StartFrom, TopicPartition, Transport } from './types.js';
 
-/** Undefined: nothing buffered yet. Null: the consumer is closed. */
-type Taken<T> = T | undefined | null;
 
 function byTopicPartition(a: TopicPartition, b: TopicPartition): number {
   return a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition;
@@ -167,28 +166,18 @@ export class Consumer<V = Buffer> implements AsyncIterable<ConsumerMessage<V>> {
 
   // ---- iteration ------------------------------------------------------------------------------
 
-  [Symbol.asyncIterator](): AsyncGenerator<ConsumerMessage<V>, void, undefined> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<ConsumerMessage<V>, undefined> {
     return this.messages();
   }
 
   /** Messages one by one, across partitions in arrival order, in offset order per partition. */
-  async *messages(): AsyncGenerator<ConsumerMessage<V>, void, undefined> {
-    for (;;) {
-      const message = this.takeMessage();
-      if (message === null) return;
-      if (message === undefined) await this.buffer.changed();
-      else yield message;
-    }
+  messages(): AsyncIterableIterator<ConsumerMessage<V>, undefined> {
+    return new PullIterator(() => this.takeMessage(), () => this.buffer.changed());
   }
 
   /** Consecutive messages of one partition at a time, as they arrived. */
-  async *batches(): AsyncGenerator<ConsumerBatch<V>, void, undefined> {
-    for (;;) {
-      const batch = this.takeBatch();
-      if (batch === null) return;
-      if (batch === undefined) await this.buffer.changed();
-      else yield batch;
-    }
+  batches(): AsyncIterableIterator<ConsumerBatch<V>, undefined> {
+    return new PullIterator(() => this.takeBatch(), () => this.buffer.changed());
   }
 
   /** Idempotent: stops fetching, drops what is buffered, ends every iterator. */
