@@ -4,7 +4,7 @@
  * handlers) translate requests into calls on this and on produce.ts / fetch.ts / subscribe.ts.
  *
  * Start-up order: topics (meta/) → logs (recovery) → reconcile the two → producer states
- * (snapshot + replay). Shutdown: the caller stops the server first; then producer snapshots,
+ * (snapshot + replay) → the group coordinator (replays __consumer_offsets). Shutdown: the caller stops the server first; then producer snapshots,
  * then the log manager's clean close (flush, checkpoints, clean-shutdown marker).
  */
 import { RunnelError } from '../common/errors.js';
@@ -12,6 +12,8 @@ import type { Logger } from '../common/logger.js';
 import { LogManager } from '../storage/log-manager.js';
 import type { PartitionLog } from '../storage/partition-log.js';
 import type { BrokerConfig } from './config.js';
+import type { GroupCoordinator } from '../coordinator/coordinator.js';
+import { createCoordinator } from './coordinator-host.js';
 import { BrokerMetrics } from './metrics.js';
 import { PartitionActivity, partitionKey } from './partition-activity.js';
 import { ProducerIdAllocator } from './producer-ids.js';
@@ -35,6 +37,7 @@ export class Broker {
   private logsValue: LogManager | undefined;
   private topicsValue: TopicRegistry | undefined;
   private producerIdsValue: ProducerIdAllocator | undefined;
+  private coordinatorValue: GroupCoordinator | undefined;
   private closing = false;
   openSubscriptions = 0;
   parkedFetches = 0;
@@ -65,6 +68,8 @@ export class Broker {
     await topics.reconcile(broker.logsValue);
     broker.producerIdsValue = new ProducerIdAllocator(config.dataDir);
     for (const topic of topics.list()) await broker.attachPartitions(topic);
+    broker.coordinatorValue = createCoordinator(broker);
+    await broker.coordinatorValue.start();
     broker.expiryTimer = setInterval(() => broker.expireProducers(), PRODUCER_EXPIRY_CHECK_MS);
     broker.expiryTimer.unref();
     return broker;
@@ -85,13 +90,23 @@ export class Broker {
     return this.producerIdsValue;
   }
 
+  get coordinator(): GroupCoordinator {
+    if (this.coordinatorValue === undefined || this.closing) throw new RunnelError('BROKER_SHUTTING_DOWN');
+    return this.coordinatorValue;
+  }
+
+  /** The coordinator once started (topic changes during start-up have no group to tell). */
+  get coordinatorOrNull(): GroupCoordinator | undefined {
+    return this.coordinatorValue;
+  }
+
   get isClosing(): boolean {
     return this.closing;
   }
 
-  /** Builds the per-partition state of a topic's partitions (after create or at start-up). */
-  async attachPartitions(topic: Topic): Promise<void> {
-    for (let p = 0; p < topic.partitions; p++) {
+  /** Builds the per-partition state of a topic's partitions from `from` on (after create, growth, or at start-up). */
+  async attachPartitions(topic: Topic, from = 0): Promise<void> {
+    for (let p = from; p < topic.partitions; p++) {
       const log = this.logs.requireLog(topic.name, p);
       const { state, problem } = await PartitionProducerState.load(log, { producerIdExpirationMs: this.config.producerIdExpirationMs });
       if (problem !== null) this.logger.warn({ topic: topic.name, partition: p, problem }, 'producer state rebuilt from the log');
@@ -138,6 +153,7 @@ export class Broker {
   beginShutdown(): void {
     this.closing = true;
     this.shutdown.abort();
+    this.coordinatorValue?.close();
   }
 
   /** Snapshots producer states and closes the logs cleanly (flush, checkpoints, marker). */

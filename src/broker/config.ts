@@ -40,10 +40,25 @@
  * log.retentionBytes               -1 (no limit)                        RUNNEL_LOG_RETENTION_BYTES
  * log.cleanupPolicy                delete          delete or compact    RUNNEL_LOG_CLEANUP_POLICY
  * log.deleteRetentionMs            1 day                                RUNNEL_LOG_DELETE_RETENTION_MS
+ * groups.heartbeatIntervalMs       3000            100..60000           RUNNEL_GROUPS_HEARTBEAT_INTERVAL_MS
+ * groups.defaultSessionTimeoutMs   10000           see rules            RUNNEL_GROUPS_DEFAULT_SESSION_TIMEOUT_MS
+ * groups.minSessionTimeoutMs       1000            100..3600000         RUNNEL_GROUPS_MIN_SESSION_TIMEOUT_MS
+ * groups.maxSessionTimeoutMs       300000          100..3600000         RUNNEL_GROUPS_MAX_SESSION_TIMEOUT_MS
+ * groups.maxRebalanceTimeoutMs     600000          1000..86400000       RUNNEL_GROUPS_MAX_REBALANCE_TIMEOUT_MS
+ * groups.initialAssignmentDelayMs  3000            0..600000            RUNNEL_GROUPS_INITIAL_ASSIGNMENT_DELAY_MS
+ * groups.maxGroups                 10000           1..1000000           RUNNEL_GROUPS_MAX_GROUPS
+ * groups.maxMembersPerGroup        1000            1..100000            RUNNEL_GROUPS_MAX_MEMBERS_PER_GROUP
+ * groups.maxSubscribedTopics       1000            1..100000            RUNNEL_GROUPS_MAX_SUBSCRIBED_TOPICS
+ * groups.offsetsTopicPartitions    8               1..1000              RUNNEL_GROUPS_OFFSETS_TOPIC_PARTITIONS
+ * groups.offsetMetadataMaxBytes    4096            0..1 MiB             RUNNEL_GROUPS_OFFSET_METADATA_MAX_BYTES
+ * groups.offsetsRetentionMs        7 days          1..10 years          RUNNEL_GROUPS_OFFSETS_RETENTION_MS
+ * groups.offsetsRetentionCheckIntervalMs 10 min    1000..1 day          RUNNEL_GROUPS_OFFSETS_RETENTION_CHECK_INTERVAL_MS
  *
  * Cross-field rules: limits.subscribeMaxBytes <= limits.fetchMaxBytes; log.maxBatchBytes <=
  * limits.maxRequestBytes; defaultPartitions <= limits.maxPartitionsPerTopic <=
- * limits.maxPartitionsPerBroker; metricsListen and listen use different ports unless one is 0.
+ * limits.maxPartitionsPerBroker; metricsListen and listen use different ports unless one is 0;
+ * groups.minSessionTimeoutMs <= groups.defaultSessionTimeoutMs <= groups.maxSessionTimeoutMs.
+ * (Each member heartbeats every min(groups.heartbeatIntervalMs, its session timeout / 3).)
  *
  * Text values (environment, string flags, --set) are parsed: integers in decimal, booleans as
  * true/false/1/0/yes/no, HOST:PORT with IPv6 in brackets ([::1]:9400), `off` for no metrics.
@@ -56,6 +71,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ERRORS, RunnelError, isRunnelError } from '../common/errors.js';
+import { DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig } from '../coordinator/config.js';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig, type LogConfig } from '../storage/log-config.js';
 import { HTTP2_WINDOW_BYTES_MAX, HTTP2_WINDOW_BYTES_MIN } from './http2-window.js';
 
@@ -114,7 +130,11 @@ export interface BrokerConfig {
   /** Topic defaults, validated with resolveLogConfig. */
   log: LogConfig;
   limits: BrokerLimits;
+  /** The group coordinator; its partitions-per-request bound is limits.maxPartitionsPerRequest. */
+  groups: GroupsConfig;
 }
+
+export type GroupsConfig = Omit<CoordinatorConfig, 'maxPartitionsPerRequest'>;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -156,6 +176,7 @@ export const DEFAULT_BROKER_CONFIG: Readonly<BrokerConfig> = deepFreeze<BrokerCo
     recentBatchCacheBytes: 4 * MiB,
     http2WindowBytes: 4 * MiB,
   },
+  groups: (({ maxPartitionsPerRequest: _, ...groups }) => groups)(DEFAULT_COORDINATOR_CONFIG),
 });
 
 // ---- the key table ------------------------------------------------------------------------
@@ -180,7 +201,7 @@ export interface ConfigKey {
 
 const int = (min: number, max: number): ValueKind => ({ type: 'int', min, max });
 
-type TopLevelKey = Exclude<keyof BrokerConfig, 'log' | 'limits'>;
+type TopLevelKey = Exclude<keyof BrokerConfig, 'log' | 'limits' | 'groups'>;
 
 const TOP_LEVEL_KINDS: Record<TopLevelKey, ValueKind> = {
   brokerId: int(0, INT32_MAX),
@@ -212,6 +233,22 @@ const LIMIT_KINDS: Record<keyof BrokerLimits, ValueKind> = {
   http2WindowBytes: int(HTTP2_WINDOW_BYTES_MIN, HTTP2_WINDOW_BYTES_MAX),
 };
 
+const GROUPS_KINDS: Record<keyof GroupsConfig, ValueKind> = {
+  heartbeatIntervalMs: int(100, 60_000),
+  defaultSessionTimeoutMs: int(100, HOUR_MS),
+  minSessionTimeoutMs: int(100, HOUR_MS),
+  maxSessionTimeoutMs: int(100, HOUR_MS),
+  maxRebalanceTimeoutMs: int(1000, DAY_MS),
+  initialAssignmentDelayMs: int(0, 600_000),
+  maxGroups: int(1, 1_000_000),
+  maxMembersPerGroup: int(1, 100_000),
+  maxSubscribedTopics: int(1, 100_000),
+  offsetsTopicPartitions: int(1, 1000),
+  offsetMetadataMaxBytes: int(0, MiB),
+  offsetsRetentionMs: int(1, 3650 * DAY_MS),
+  offsetsRetentionCheckIntervalMs: int(1000, DAY_MS),
+};
+
 /** Commander's camelCase option key -> config path. `config` and `set` are handled apart. */
 const FLAG_PATHS: Readonly<Record<string, string>> = {
   data: 'dataDir',
@@ -240,6 +277,9 @@ function buildKeys(): ConfigKey[] {
   for (const [name, kind] of Object.entries(LIMIT_KINDS)) {
     keys.push({ path: `limits.${name}`, env: [`RUNNEL_${upperSnake(name)}`], flag: undefined, kind });
   }
+  for (const [name, kind] of Object.entries(GROUPS_KINDS)) {
+    keys.push({ path: `groups.${name}`, env: [`RUNNEL_GROUPS_${upperSnake(name)}`], flag: undefined, kind });
+  }
   for (const [name, value] of Object.entries(DEFAULT_LOG_CONFIG)) {
     const kind: ValueKind = typeof value === 'number' ? { type: 'int' } : { type: 'text' };
     keys.push({ path: `log.${name}`, env: [`RUNNEL_LOG_${upperSnake(name)}`], flag: undefined, kind });
@@ -250,7 +290,7 @@ function buildKeys(): ConfigKey[] {
 /** Every configuration key with its environment names and flag (for help text and docs). */
 export const BROKER_CONFIG_KEYS: readonly ConfigKey[] = deepFreeze(buildKeys());
 const KEY_BY_PATH: ReadonlyMap<string, ConfigKey> = new Map(BROKER_CONFIG_KEYS.map((key) => [key.path, key]));
-const GROUPS = new Set(['log', 'limits']);
+const GROUPS = new Set(['log', 'limits', 'groups']);
 
 // ---- HOST:PORT ----------------------------------------------------------------------------
 
@@ -376,7 +416,8 @@ type Layer = Map<string, RawValue>;
 function knownKey(keyPath: string, source: string): ConfigKey {
   const key = KEY_BY_PATH.get(keyPath);
   if (key === undefined) {
-    const hint = GROUPS.has(keyPath) ? ` (set its keys one by one, e.g. ${keyPath}.${keyPath === 'log' ? 'retentionMs' : 'maxTopics'})` : '';
+    const example = { log: 'retentionMs', limits: 'maxTopics', groups: 'maxGroups' }[keyPath];
+    const hint = example === undefined ? '' : ` (set its keys one by one, e.g. ${keyPath}.${example})`;
     throw new RunnelError('INVALID_CONFIG', `unknown key ${JSON.stringify(keyPath)}${hint} (from ${source})`, { key: keyPath, source });
   }
   return key;
@@ -478,13 +519,13 @@ function sourceOf(sources: Sources, keyPath: string): string {
 
 function setAt(config: BrokerConfig, keyPath: string, value: unknown): void {
   const [group, name] = keyPath.split('.');
-  const target = (name === undefined ? config : config[group as 'limits']) as unknown as Record<string, unknown>;
+  const target = (name === undefined ? config : config[group as 'limits' | 'groups']) as unknown as Record<string, unknown>;
   target[name ?? keyPath] = value;
 }
 
 function valueAt(config: BrokerConfig, keyPath: string): unknown {
   const [group, name] = keyPath.split('.');
-  const target = (name === undefined ? config : config[group as 'limits' | 'log']) as unknown as Record<string, unknown>;
+  const target = (name === undefined ? config : config[group as 'limits' | 'log' | 'groups']) as unknown as Record<string, unknown>;
   return target[name ?? keyPath];
 }
 
@@ -525,6 +566,8 @@ const AT_MOST_RULES: readonly (readonly [string, string])[] = [
   ['log.maxBatchBytes', 'limits.maxRequestBytes'],
   ['defaultPartitions', 'limits.maxPartitionsPerTopic'],
   ['limits.maxPartitionsPerTopic', 'limits.maxPartitionsPerBroker'],
+  ['groups.minSessionTimeoutMs', 'groups.defaultSessionTimeoutMs'],
+  ['groups.defaultSessionTimeoutMs', 'groups.maxSessionTimeoutMs'],
 ];
 
 function checkCrossFieldRules(config: BrokerConfig, sources: Sources): void {

@@ -11,6 +11,7 @@ import { RunnelError } from '../common/errors.js';
 import { Attr, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES, Pos, readBatchSize } from '../format/batch-header.js';
 import { CheckedBatch } from '../storage/checked-batch.js';
 import type { Broker, Partition } from './broker.js';
+import { refuseInternalTopic } from './coordinator-host.js';
 import { validateProducerFields, type ProducerFields } from './producer-state.js';
 import { createTopic } from './topics.js';
 
@@ -36,6 +37,7 @@ export interface AppendedPartition {
  * the append itself is synchronous, so callers that chain calls keep the order of appends.
  */
 export async function appendPartition(broker: Broker, topic: string, partitionIndex: number, records: Buffer): Promise<AppendedPartition> {
+  refuseInternalTopic(topic, 'produce to');
   const partition = await partitionForProduce(broker, topic, partitionIndex);
   const context = { topic, partition: partitionIndex };
   const batches = splitBatches(records, partition.log.config.maxBatchBytes, context);

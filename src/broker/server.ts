@@ -1,5 +1,5 @@
 /**
- * The broker process's gRPC server: the Broker and Admin services, gRPC health
+ * The broker process's gRPC server: the Broker, Admin and Groups services, gRPC health
  * (grpc.health.v1) and server reflection, plus the Prometheus endpoint.
  *
  * Shutdown (`close`): health turns NOT_SERVING, new requests get BROKER_SHUTTING_DOWN, parked
@@ -17,6 +17,7 @@ import { Broker } from './broker.js';
 import type { BrokerConfig } from './config.js';
 import { adminHandlers } from './handlers/admin.js';
 import { fetchHandler } from './handlers/fetch.js';
+import { groupsHandlers } from './handlers/groups.js';
 import { initProducerIdHandler } from './handlers/init-producer-id.js';
 import { listOffsetsHandler } from './handlers/list-offsets.js';
 import { produceHandler, produceStreamHandler } from './handlers/produce.js';
@@ -56,7 +57,8 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
     InitProducerId: initProducerIdHandler(broker),
   });
   server.addService(runnel.Admin!.service, adminHandlers(broker));
-  const health = new HealthImplementation({ '': 'SERVING', 'runnel.v1.Broker': 'SERVING', 'runnel.v1.Admin': 'SERVING' });
+  server.addService(runnel.Groups!.service, groupsHandlers(broker));
+  const health = new HealthImplementation({ '': 'SERVING', 'runnel.v1.Broker': 'SERVING', 'runnel.v1.Admin': 'SERVING', 'runnel.v1.Groups': 'SERVING' });
   health.addToServer(server);
   new ReflectionService(packageDefinition).addToServer(server);
   let port: number;

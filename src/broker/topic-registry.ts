@@ -138,6 +138,27 @@ export class TopicRegistry {
     for (let p = 0; p < topic.partitions; p++) if (logs.getLog(name, p) !== undefined) await logs.deleteLog(name, p);
   }
 
+  /**
+   * Grows a topic to `total` partitions (Kafka's CreatePartitions; never shrinks): the file
+   * first, durably, then the new logs (a crash in between is repaired by `reconcile`).
+   */
+  addPartitions(name: string, total: number, logs: LogManager, validateOnly: boolean): Topic {
+    const current = this.require(name);
+    const { maxPartitionsPerTopic, maxPartitionsPerBroker } = this.limits;
+    if (!Number.isInteger(total) || total <= current.partitions || total > maxPartitionsPerTopic) {
+      throw new RunnelError('INVALID_ARGUMENT', `topic "${name}" has ${current.partitions} partitions; the new total must be from ${current.partitions + 1} to ${maxPartitionsPerTopic}, got ${total}`, { topic: name });
+    }
+    if (this.partitionCount + total - current.partitions > maxPartitionsPerBroker) {
+      throw new RunnelError('LIMIT_EXCEEDED', `${total - current.partitions} more partitions would exceed the broker's maximum of ${maxPartitionsPerBroker}`, { topic: name });
+    }
+    const grown = this.toTopic({ ...metadataOf(current), partitions: total });
+    if (validateOnly) return grown;
+    writeFileAtomicSync(this.fileOf(name), JSON.stringify({ version: FORMAT_VERSION, ...metadataOf(grown) }, null, 2));
+    this.topics.set(name, grown);
+    for (let p = current.partitions; p < total; p++) logs.createLog(name, p, grown.settings.log);
+    return grown;
+  }
+
   /** Merges config changes, validates the result, persists it and applies it to the logs. */
   alterConfigs(name: string, changes: Record<string, string>, logs: LogManager, validateOnly: boolean): Topic {
     const current = this.require(name);

@@ -4,27 +4,48 @@
  */
 import { RunnelError } from '../common/errors.js';
 import type { Broker } from './broker.js';
+import { refuseInternalTopic } from './coordinator-host.js';
 import { describeTopicSettings } from './topic-config.js';
 import type { Topic } from './topic-registry.js';
 
-export async function createTopic(broker: Broker, name: string, partitions: number, configs: Record<string, string>, validateOnly = false): Promise<Topic> {
+/** `internal`: the broker itself creates a topic it owns (the coordinator's offsets topic). */
+export async function createTopic(broker: Broker, name: string, partitions: number, configs: Record<string, string>, validateOnly = false, options: { internal?: boolean } = {}): Promise<Topic> {
   if (broker.isClosing) throw new RunnelError('BROKER_SHUTTING_DOWN');
+  if (options.internal !== true) refuseInternalTopic(name, 'create');
   const topic = broker.topics.validateNew(name, partitions, configs);
   if (validateOnly) return topic;
   broker.topics.create(topic, broker.logs);
   await broker.attachPartitions(topic);
   broker.logger.info({ topic: name, partitions, configs }, 'created topic');
+  broker.coordinatorOrNull?.onTopicsChanged([name]);
   return topic;
 }
 
 export async function deleteTopic(broker: Broker, name: string): Promise<void> {
+  refuseInternalTopic(name, 'delete');
   const topic = broker.topics.require(name);
   broker.detachPartitions(topic);
   await broker.topics.delete(name, broker.logs);
   broker.logger.info({ topic: name }, 'deleted topic');
+  await broker.coordinatorOrNull?.onTopicDeleted(name);
+}
+
+/** Grows a topic to `total` partitions; groups subscribed to it are reassigned. */
+export async function createPartitions(broker: Broker, name: string, total: number, validateOnly: boolean): Promise<Topic> {
+  if (broker.isClosing) throw new RunnelError('BROKER_SHUTTING_DOWN');
+  refuseInternalTopic(name, 'add partitions to');
+  const before = broker.topics.require(name).partitions;
+  const topic = broker.topics.addPartitions(name, total, broker.logs, validateOnly);
+  if (validateOnly) return topic;
+  broker.refreshTopic(topic);
+  await broker.attachPartitions(topic, before);
+  broker.logger.info({ topic: name, partitions: total, before }, 'added partitions');
+  broker.coordinatorOrNull?.onTopicsChanged([name]);
+  return topic;
 }
 
 export function alterTopicConfigs(broker: Broker, name: string, changes: Record<string, string>, validateOnly: boolean): Topic {
+  refuseInternalTopic(name, 'reconfigure');
   const topic = broker.topics.alterConfigs(name, changes, broker.logs, validateOnly);
   if (!validateOnly) broker.refreshTopic(topic);
   return topic;
@@ -58,6 +79,7 @@ export function describeTopic(broker: Broker, name: string): { topic: Topic; con
 
 /** Kafka's DeleteRecords; -1 means up to the high watermark. Returns the new log start offset. */
 export function deleteRecords(broker: Broker, topic: string, partitionIndex: number, beforeOffset: number): number {
+  refuseInternalTopic(topic, 'delete records of');
   const partition = broker.partition(topic, partitionIndex);
   const target = beforeOffset === -1 ? partition.log.logEndOffset : beforeOffset;
   const logStartOffset = broker.logs.deleteRecords(topic, partitionIndex, target);

@@ -36,7 +36,7 @@ export const CONNECTION_DEFAULTS = {
   receiveWindowBytes: 4 * 1024 * 1024,
 } as const;
 
-type Service = 'broker' | 'admin';
+type Service = 'broker' | 'admin' | 'groups';
 type Stub = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 type ServiceCtor = new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => Stub;
 
@@ -84,10 +84,11 @@ export function serviceConstructors(): Record<Service, ServiceCtor> {
   for (const method of ['Produce', 'ProduceStream']) {
     broker[method] = { ...broker[method]!, requestSerialize: encodeProduceRequest as (value: unknown) => Buffer };
   }
-  const admin = definitions['runnel.v1.Admin'] as grpc.ServiceDefinition;
+  const ctor = (name: string): ServiceCtor => grpc.makeClientConstructor(definitions[`runnel.v1.${name}`] as grpc.ServiceDefinition, `runnel.v1.${name}`) as unknown as ServiceCtor;
   return {
     broker: grpc.makeClientConstructor(broker, 'runnel.v1.Broker') as unknown as ServiceCtor,
-    admin: grpc.makeClientConstructor(admin, 'runnel.v1.Admin') as unknown as ServiceCtor,
+    admin: ctor('Admin'),
+    groups: ctor('Groups'),
   };
 }
 
@@ -134,8 +135,8 @@ export class Connection {
     return stub;
   }
 
-  /** One unary call with a deadline; failures are RunnelErrors. */
-  unary<Res>(service: Service, method: string, request: unknown, timeoutMs = this.options.requestTimeoutMs): Promise<Res> {
+  /** One unary call with a deadline; failures are RunnelErrors. `signal` cancels it (CLIENT_CLOSED). */
+  unary<Res>(service: Service, method: string, request: unknown, timeoutMs = this.options.requestTimeoutMs, signal?: AbortSignal): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       let stub: Stub;
       try {
@@ -143,14 +144,18 @@ export class Connection {
       } catch (err) {
         return reject(errorFromStatus(err, method));
       }
+      if (signal?.aborted === true) return reject(new RunnelError('CLIENT_CLOSED', `${method} was cancelled`));
       const deadline = Date.now() + timeoutMs;
-      const fn = stub[method] as (req: unknown, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => void;
-      fn.call(stub, request, { deadline, waitForReady: true }, (err, response) => {
+      const fn = stub[method] as (req: unknown, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
+      const onAbort = (): void => call.cancel();
+      const call = fn.call(stub, request, { deadline, waitForReady: true }, (err, response) => {
+        signal?.removeEventListener('abort', onAbort);
         if (err === null) return resolve(response);
         const typed = errorFromStatus(err, `${method} to ${this.address}`);
         if (typed.code === 'BROKER_UNAVAILABLE') this.rotate();
         reject(typed);
       });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -1,18 +1,20 @@
 /**
- * The Runnel SDK: `new Runnel({ brokers })` (or `connect(...)`) gives producers, consumers and
- * an admin client sharing one connection. `close()` closes what it made, producers first (so
+ * The Runnel SDK: `new Runnel({ brokers })` (or `connect(...)`) gives producers, consumers
+ * (of assigned partitions, or members of a consumer group) and an admin client sharing one
+ * connection. `close()` closes what it made, producers first (so
  * buffered messages are delivered), then the connection; it is idempotent. This module, and
  * everything under src/client, never loads broker or storage code.
  */
 import { Admin, type AdminOptions } from './admin/index.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { Consumer, type ConsumerOptions } from './consumer/index.js';
+import { GroupConsumer, type GroupConsumerOptions } from './groups/index.js';
 import { Producer, type ProducerOptions } from './producer/index.js';
 
 export class Runnel {
   readonly connection: Connection;
   private readonly producers = new Set<Producer>();
-  private readonly consumers = new Set<Consumer<unknown>>();
+  private readonly consumers = new Set<Consumer<unknown> | GroupConsumer<unknown>>();
   private adminClient: Admin | undefined;
   private closing: Promise<void> | undefined;
 
@@ -26,8 +28,11 @@ export class Runnel {
     return producer;
   }
 
-  consumer<V = Buffer>(options?: ConsumerOptions<V>): Consumer<V> {
-    const consumer = new Consumer<V>(this.connection, options);
+  /** With `groupId` (and `topics`): a member of a consumer group; without: a consumer of partitions you assign. */
+  consumer<V = Buffer>(options: GroupConsumerOptions<V>): GroupConsumer<V>;
+  consumer<V = Buffer>(options?: ConsumerOptions<V>): Consumer<V>;
+  consumer<V = Buffer>(options?: ConsumerOptions<V> | GroupConsumerOptions<V>): Consumer<V> | GroupConsumer<V> {
+    const consumer = options !== undefined && 'groupId' in options ? new GroupConsumer<V>(this.connection, options) : new Consumer<V>(this.connection, options);
     this.consumers.add(consumer);
     return consumer;
   }
@@ -58,4 +63,5 @@ export { json, msgpack, text, type Deserializer, type Serializer } from './seria
 export { RunnelError, isRunnelError, type ErrorCode } from '../common/errors.js';
 export * from './producer/index.js';
 export * from './consumer/index.js';
+export * from './groups/index.js';
 export * from './admin/index.js';

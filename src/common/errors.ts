@@ -40,6 +40,20 @@ export const ERRORS = {
   BROKER_UNAVAILABLE: { id: 22, status: GrpcStatus.UNAVAILABLE, retriable: true, message: 'broker unavailable' },
   CLIENT_CLOSED: { id: 23, status: GrpcStatus.CANCELLED, retriable: false, message: 'client closed' },
   BUFFER_FULL: { id: 24, status: GrpcStatus.RESOURCE_EXHAUSTED, retriable: true, message: 'producer buffer full' },
+  // Consumer groups (src/coordinator). A member that gets UNKNOWN_MEMBER_ID or FENCED_MEMBER_EPOCH
+  // has lost its partitions and joins again (member epoch 0).
+  UNKNOWN_MEMBER_ID: { id: 25, status: GrpcStatus.FAILED_PRECONDITION, retriable: false, message: 'unknown group member' },
+  FENCED_MEMBER_EPOCH: { id: 26, status: GrpcStatus.FAILED_PRECONDITION, retriable: false, message: 'member epoch fenced' },
+  STALE_MEMBER_EPOCH: { id: 27, status: GrpcStatus.FAILED_PRECONDITION, retriable: false, message: 'stale member epoch' },
+  UNKNOWN_GROUP: { id: 28, status: GrpcStatus.NOT_FOUND, retriable: false, message: 'unknown group' },
+  GROUP_NOT_EMPTY: { id: 29, status: GrpcStatus.FAILED_PRECONDITION, retriable: false, message: 'group has active members' },
+  INVALID_GROUP_ID: { id: 30, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'invalid group id' },
+  UNSUPPORTED_ASSIGNOR: { id: 31, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'unsupported assignor' },
+  INVALID_SESSION_TIMEOUT: { id: 32, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'session timeout outside the broker bounds' },
+  NOT_COORDINATOR: { id: 33, status: GrpcStatus.FAILED_PRECONDITION, retriable: true, message: 'not the coordinator of this group' },
+  INTERNAL_TOPIC: { id: 34, status: GrpcStatus.PERMISSION_DENIED, retriable: false, message: 'internal topic' },
+  OFFSET_METADATA_TOO_LARGE: { id: 35, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'offset metadata too large' },
+  PARTITIONS_LOST: { id: 36, status: GrpcStatus.ABORTED, retriable: true, message: 'group partitions lost' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protoLoader from '@grpc/proto-loader';
 
-export const PROTO_FILES = ['runnel/v1/broker.proto', 'runnel/v1/admin.proto'];
+export const PROTO_FILES = ['runnel/v1/broker.proto', 'runnel/v1/admin.proto', 'runnel/v1/groups.proto'];
 
 /** proto/ at the package root, found from this file whether it runs from src/ or dist/src/. */
 export function protoRoot(): string {

@@ -478,14 +478,23 @@ describe('the key table', () => {
     expect(names).not.toContain('RUNNEL_CONFIG');
   });
 
-  it('covers every field of BrokerConfig, BrokerLimits and LogConfig', () => {
+  it('covers every field of BrokerConfig, BrokerLimits, LogConfig and the groups config', () => {
     const paths = BROKER_CONFIG_KEYS.map((key) => key.path).sort();
     const expected = [
-      ...Object.keys(DEFAULT_BROKER_CONFIG).filter((key) => key !== 'log' && key !== 'limits'),
+      ...Object.keys(DEFAULT_BROKER_CONFIG).filter((key) => key !== 'log' && key !== 'limits' && key !== 'groups'),
       ...Object.keys(DEFAULT_BROKER_CONFIG.limits).map((key) => `limits.${key}`),
       ...Object.keys(DEFAULT_BROKER_CONFIG.log).map((key) => `log.${key}`),
+      ...Object.keys(DEFAULT_BROKER_CONFIG.groups).map((key) => `groups.${key}`),
     ].sort();
     expect(paths).toEqual(expected);
+  });
+
+  it('checks the groups keys: ranges, the session timeout order, and the config file form', () => {
+    const config = loadBrokerConfig({ flags: { set: ['groups.heartbeatIntervalMs=500', 'groups.minSessionTimeoutMs=2000'] }, env: { RUNNEL_GROUPS_MAX_GROUPS: '7' } });
+    expect(config.groups).toMatchObject({ heartbeatIntervalMs: 500, minSessionTimeoutMs: 2000, maxGroups: 7, defaultSessionTimeoutMs: 10_000 });
+    expect(() => loadBrokerConfig({ flags: { set: ['groups.minSessionTimeoutMs=20000'] } })).toThrow(/groups\.minSessionTimeoutMs = 20000 .* must not exceed groups\.defaultSessionTimeoutMs/);
+    expect(() => loadBrokerConfig({ flags: { set: ['groups.maxGroups=0'] } })).toThrow(/groups\.maxGroups must be an integer from 1/);
+    expect(() => loadBrokerConfig({ flags: { set: ['groups=1'] } })).toThrow(/set its keys one by one, e\.g\. groups\.maxGroups/);
   });
 
   it('is documented in full in the comment at the top of config.ts', () => {

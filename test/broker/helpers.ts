@@ -15,7 +15,8 @@ type Method = (request: unknown, options: grpc.CallOptions, callback: (err: grpc
 export interface Clients {
   broker: grpc.Client & Record<string, unknown>;
   admin: grpc.Client & Record<string, unknown>;
-  call<T = any>(client: 'broker' | 'admin', method: string, request: unknown, deadlineMs?: number): Promise<T>;
+  groups: grpc.Client & Record<string, unknown>;
+  call<T = any>(client: 'broker' | 'admin' | 'groups', method: string, request: unknown, deadlineMs?: number): Promise<T>;
   close(): void;
 }
 
@@ -56,11 +57,13 @@ export function connect(address: string): Clients {
   const options = { 'grpc.max_receive_message_length': 128 * 1024 * 1024, 'grpc.max_send_message_length': 128 * 1024 * 1024 };
   const broker = new pkg.runnel.v1.Broker(address, grpc.credentials.createInsecure(), options);
   const admin = new pkg.runnel.v1.Admin(address, grpc.credentials.createInsecure(), options);
+  const groups = new pkg.runnel.v1.Groups(address, grpc.credentials.createInsecure(), options);
   return {
     broker,
     admin,
+    groups,
     call(client, method, request, deadlineMs = 10_000) {
-      const target = client === 'broker' ? broker : admin;
+      const target = client === 'broker' ? broker : client === 'admin' ? admin : groups;
       return new Promise((resolve, reject) => {
         (target[method] as Method).call(target, request, { deadline: Date.now() + deadlineMs }, (err, response) => (err ? reject(err) : resolve(response as any)));
       });
@@ -68,6 +71,7 @@ export function connect(address: string): Clients {
     close() {
       broker.close();
       admin.close();
+      groups.close();
     },
   };
 }

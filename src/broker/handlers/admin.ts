@@ -5,7 +5,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { RunnelError } from '../../common/errors.js';
 import type { Broker } from '../broker.js';
-import { alterTopicConfigs, createTopic, deleteRecords, deleteTopic, describeTopic } from '../topics.js';
+import { alterTopicConfigs, createPartitions, createTopic, deleteRecords, deleteTopic, describeTopic } from '../topics.js';
 import { describeTopicSettings } from '../topic-config.js';
 import { asRunnelError, errorMessage, unary } from './rpc.js';
 
@@ -79,6 +79,9 @@ export function adminHandlers(broker: Broker): grpc.UntypedServiceImplementation
         (p) => ({ logStartOffset: deleteRecords(broker, p.topic, p.partition, p.beforeOffset) }),
         (p) => ({ topic: p.topic, partition: p.partition }),
       ),
+    })),
+    createPartitions: unary(broker, 'CreatePartitions', async (req: { topics: { name: string; totalPartitions: number }[]; validateOnly: boolean }) => ({
+      topics: await perItem(broker, 'CreatePartitions', req.topics, async (t) => (await createPartitions(broker, t.name, t.totalPartitions, req.validateOnly), {}), (t) => ({ name: t.name })),
     })),
     describeCluster: unary(broker, 'DescribeCluster', () => ({
       clusterId: 'runnel-single',

@@ -1,6 +1,7 @@
 /**
- * The Admin client: topics (create, delete, list, describe, alter configs), offsets (list,
- * delete records) and the cluster description, over the Admin and Broker services.
+ * The Admin client: topics (create, delete, list, describe, alter configs, add partitions),
+ * offsets (list, delete records), consumer groups (group-admin.ts) and the cluster
+ * description, over the Admin, Broker and Groups services.
  *
  * Errors (see types.ts): batch calls return one item per input with `error` null or a
  * RunnelError carrying the topic (and partition); single-item calls throw that RunnelError. A
@@ -12,6 +13,18 @@
 import { RunnelError } from '../../common/errors.js';
 import { errorFromMessage, type Connection } from '../connection.js';
 import { invalidArgument, requireArray, requireInt, requireOffsetSpec, requireTopic } from './arguments.js';
+import {
+  deleteGroup,
+  describeGroup,
+  fetchGroupOffsets,
+  listGroups,
+  resetGroupOffsets,
+  type CommittedGroupOffset,
+  type GroupDescription,
+  type GroupListing,
+  type GroupOffsetReset,
+  type GroupOffsetTarget,
+} from './group-admin.js';
 import { listOffsets } from './list-offsets.js';
 import { resolveAdminOptions, type AdminOptions, type ResolvedAdminOptions } from './options.js';
 import type {
@@ -165,6 +178,36 @@ export class Admin {
     return only(results, 'deleteRecords').logStartOffset;
   }
 
+  /** Grows a topic to `totalPartitions` (never shrinks); groups subscribed to it are reassigned. */
+  async createPartitions(name: string, totalPartitions: number, options: ValidateOnlyOption = {}): Promise<void> {
+    const request = { topics: [{ name: requireTopic(name), totalPartitions: requireInt(totalPartitions, 'totalPartitions', 1) }], validateOnly: options.validateOnly === true };
+    const response = await this.call<{ topics: WireTopicResult[] }>('admin', 'createPartitions', request);
+    only(outcomes(response.topics), 'createPartitions');
+  }
+
+  listGroups(): Promise<GroupListing[]> {
+    return listGroups(this.groupsCall);
+  }
+
+  /** State, members and their partitions, committed offset, high watermark and lag per partition. */
+  describeGroup(groupId: string): Promise<GroupDescription> {
+    return describeGroup(this.groupsCall, groupId);
+  }
+
+  /** Deletes a group without members and its committed offsets (GROUP_NOT_EMPTY otherwise). */
+  deleteGroup(groupId: string): Promise<void> {
+    return deleteGroup(this.groupsCall, groupId);
+  }
+
+  fetchGroupOffsets(groupId: string, partitions?: readonly { topic: string; partition: number }[]): Promise<CommittedGroupOffset[]> {
+    return fetchGroupOffsets(this.groupsCall, groupId, partitions);
+  }
+
+  /** Moves a group's committed offsets for replay; refused (GROUP_NOT_EMPTY) while it has members. */
+  resetGroupOffsets(groupId: string, topic: string, target: GroupOffsetTarget, options?: { partitions?: readonly number[]; dryRun?: boolean }): Promise<GroupOffsetReset[]> {
+    return resetGroupOffsets(this.groupsCall, groupId, topic, target, options);
+  }
+
   async describeCluster(): Promise<ClusterDescription> {
     const { clusterId, controllerId, brokers } = await this.call<WireClusterDescription>('admin', 'describeCluster', {});
     return { clusterId, controllerId, brokers: brokers.map(({ brokerId, host, port, version }) => ({ brokerId, host, port, version })) };
@@ -180,7 +223,9 @@ export class Admin {
     if (this.closed) throw new RunnelError('CLIENT_CLOSED', 'the admin client is closed');
   }
 
-  private call<Res>(service: 'admin' | 'broker', method: string, request: unknown): Promise<Res> {
+  private readonly groupsCall = <Res>(method: string, request: unknown): Promise<Res> => this.call<Res>('groups', method, request);
+
+  private call<Res>(service: 'admin' | 'broker' | 'groups', method: string, request: unknown): Promise<Res> {
     this.checkOpen();
     return this.connection.unary<Res>(service, method, request, this.options.requestTimeoutMs);
   }

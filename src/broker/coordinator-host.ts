@@ -1,0 +1,76 @@
+/**
+ * What the broker gives its group coordinator (src/coordinator knows no broker code): the
+ * internal `__consumer_offsets` topic over the broker's logs, and a read-only view of topics
+ * and their offsets. Also the rule that clients may read the internal topic but never write,
+ * delete or reconfigure it.
+ */
+import { RunnelError } from '../common/errors.js';
+import { GroupCoordinator, type TopicView } from '../coordinator/coordinator.js';
+import { OFFSETS_TOPIC, type OffsetLog } from '../coordinator/offset-store.js';
+import { offsetForTimestamp } from '../storage/timestamp-lookup.js';
+import type { Broker } from './broker.js';
+import { createTopic } from './topics.js';
+
+/** Chunk size of the offsets topic's replay at start-up. */
+const REPLAY_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Kafka's offsets.topic.segment.bytes: small segments, so compaction has sealed ones to clean. */
+const OFFSETS_SEGMENT_BYTES = 100 * 1024 * 1024;
+
+export function createCoordinator(broker: Broker): GroupCoordinator {
+  const config = { ...broker.config.groups, maxPartitionsPerRequest: broker.config.limits.maxPartitionsPerRequest };
+  return new GroupCoordinator(config, topicView(broker), offsetLog(broker), broker.logger.child({ component: 'coordinator' }));
+}
+
+/** Refuses a client's write, delete or config change of a topic the coordinator owns. */
+export function refuseInternalTopic(topic: string, what: string): void {
+  if (topic === OFFSETS_TOPIC) throw new RunnelError('INTERNAL_TOPIC', `cannot ${what} ${OFFSETS_TOPIC}: the group coordinator owns it (read it freely)`, { topic });
+}
+
+function topicView(broker: Broker): TopicView {
+  return {
+    partitionCount: (topic) => broker.topics.get(topic)?.partitions,
+    offsets: (topic, partition) => {
+      try {
+        const { log } = broker.partition(topic, partition);
+        return { logStartOffset: log.logStartOffset, highWatermark: log.logEndOffset };
+      } catch {
+        return undefined;
+      }
+    },
+    offsetForTimestamp: async (topic, partition, timestampMs) => {
+      const { log } = broker.partition(topic, partition);
+      return (await offsetForTimestamp(log, timestampMs))?.offset ?? log.logEndOffset;
+    },
+  };
+}
+
+function offsetLog(broker: Broker): OffsetLog {
+  return {
+    partitionCount: () => broker.topics.get(OFFSETS_TOPIC)?.partitions ?? null,
+    create: async (partitions) => {
+      const existing = broker.topics.get(OFFSETS_TOPIC);
+      if (existing !== undefined) return existing.partitions;
+      const configs = { cleanupPolicy: 'compact', durability: 'all', segmentBytes: String(OFFSETS_SEGMENT_BYTES), retentionMs: '-1' };
+      const topic = await createTopic(broker, OFFSETS_TOPIC, partitions, configs, false, { internal: true });
+      return topic.partitions;
+    },
+    appendDurable: async (partitionIndex, batch) => {
+      const partition = broker.partition(OFFSETS_TOPIC, partitionIndex);
+      const result = await partition.log.append(batch, { durable: true });
+      partition.recent.add(result.baseOffset, result.lastOffset, batch);
+      broker.activity.notify(OFFSETS_TOPIC, partitionIndex);
+    },
+    read: (partitionIndex) => readAll(broker, partitionIndex),
+  };
+}
+
+async function* readAll(broker: Broker, partitionIndex: number): AsyncIterable<Buffer> {
+  const { log } = broker.partition(OFFSETS_TOPIC, partitionIndex);
+  let offset = log.logStartOffset;
+  while (offset < log.logEndOffset) {
+    const result = await log.read(offset, REPLAY_CHUNK_BYTES);
+    if (result.bytes.length === 0) return;
+    yield result.bytes;
+    offset = result.nextOffset;
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Committed offsets: kept in memory for reads, and stored in the internal compacted topic
+ * `__consumer_offsets` for durability, as Kafka does. A group's records all go to one
+ * partition of that topic (murmur2 of the group id), so one group's commits stay in order.
+ *
+ * Record layout (msgpack, both versioned by their first element, so a later version can be
+ * told apart and an unknown one skipped):
+ *   key    [1, groupId, topic, partition]
+ *   value  [1, offset, metadata, commitTimestampMs]   or null: a tombstone (offset removed)
+ * Compaction keeps the newest record per key and, after deleteRetentionMs, drops tombstones.
+ *
+ * A commit answers only once its batch is fsync'd (acks all, group-committed with the others);
+ * its offsets become visible to FetchOffsets at the same time. Concurrent commits of one
+ * partition are applied in append order: each carries the sequence of its append, and an
+ * older one never overwrites a newer one that finished first.
+ *
+ * At start-up `load()` replays every partition of the topic; a record that does not decode is
+ * logged and skipped (it cannot be produced by clients: the topic is closed to them).
+ */
+import { pack, unpack } from 'msgpackr';
+import type { Logger } from '../common/logger.js';
+import { toPositive, murmur2 } from '../format/murmur2.js';
+import { decodeRecordBatches, encodeRecordBatch, type RecordInput } from '../format/record-batch.js';
+import { parseTpKey, tpKey, type TpKey } from './topic-partition.js';
+
+export const OFFSETS_TOPIC = '__consumer_offsets';
+const RECORD_VERSION = 1;
+
+/** The internal topic as the coordinator needs it; the broker implements it over its logs. */
+export interface OffsetLog {
+  /** Partitions of the topic, or null while it does not exist. */
+  partitionCount(): number | null;
+  /** Creates the topic (compacted, durable) unless it exists; resolves to its partition count. */
+  create(partitions: number): Promise<number>;
+  /** Appends one batch; resolves once it is fsync'd. */
+  appendDurable(partition: number, batch: Buffer): Promise<void>;
+  /** Every stored batch of a partition, oldest first, as chunks of whole batches. */
+  read(partition: number): AsyncIterable<Buffer>;
+}
+
+export interface CommittedOffset {
+  offset: number;
+  metadata: string;
+  commitTimestampMs: number;
+}
+
+export interface OffsetToCommit {
+  topic: string;
+  partition: number;
+  offset: number;
+  metadata: string;
+}
+
+interface StoredOffset extends CommittedOffset {
+  /** Order of the append that wrote it. */
+  sequence: number;
+}
+
+export class OffsetStore {
+  private readonly groups = new Map<string, Map<TpKey, StoredOffset>>();
+  private sequence = 0;
+  private topicPartitions: number | null;
+
+  constructor(
+    private readonly log: OffsetLog,
+    /** Partitions to create the topic with (an existing topic keeps its own count). */
+    private readonly partitionsWanted: number,
+    private readonly logger: Logger,
+  ) {
+    this.topicPartitions = log.partitionCount();
+  }
+
+  /** Rebuilds every group's offsets from the topic. */
+  async load(): Promise<{ records: number; groups: number; skipped: number }> {
+    const partitions = this.log.partitionCount();
+    this.topicPartitions = partitions;
+    let records = 0;
+    let skipped = 0;
+    for (let p = 0; p < (partitions ?? 0); p++) {
+      for await (const chunk of this.log.read(p)) {
+        for (const batch of decodeRecordBatches(chunk)) {
+          for (const record of batch.records) {
+            records++;
+            if (!this.replay(record.key, record.value)) skipped++;
+          }
+        }
+      }
+    }
+    if (skipped > 0) this.logger.warn({ skipped }, `skipped undecodable records of ${OFFSETS_TOPIC}`);
+    return { records, groups: this.groups.size, skipped };
+  }
+
+  groupIds(): string[] {
+    return [...this.groups.keys()];
+  }
+
+  offsetsOf(groupId: string): ReadonlyMap<TpKey, CommittedOffset> {
+    return this.groups.get(groupId) ?? new Map();
+  }
+
+  /** The newest commit time among the group's offsets, or -1. */
+  newestCommitMs(groupId: string): number {
+    let newest = -1;
+    for (const stored of this.groups.get(groupId)?.values() ?? []) newest = Math.max(newest, stored.commitTimestampMs);
+    return newest;
+  }
+
+  /** Stores the offsets durably, then makes them visible. */
+  async commit(groupId: string, offsets: readonly OffsetToCommit[], nowMs: number): Promise<void> {
+    if (offsets.length === 0) return;
+    const records: RecordInput[] = offsets.map(({ topic, partition, offset, metadata }) => ({
+      key: keyBytes(groupId, topic, partition),
+      value: pack([RECORD_VERSION, offset, metadata, nowMs]),
+      timestampMs: nowMs,
+    }));
+    const sequence = await this.append(groupId, records);
+    let group = this.groups.get(groupId);
+    if (group === undefined) this.groups.set(groupId, (group = new Map<TpKey, StoredOffset>()));
+    for (const { topic, partition, offset, metadata } of offsets) {
+      const key = tpKey(topic, partition);
+      const current = group.get(key);
+      if (current === undefined || current.sequence < sequence) group.set(key, { offset, metadata, commitTimestampMs: nowMs, sequence });
+    }
+  }
+
+  /** Removes offsets (all of the group's when `keys` is omitted) with tombstones. */
+  async remove(groupId: string, keys?: readonly TpKey[]): Promise<void> {
+    const group = this.groups.get(groupId);
+    const doomed = keys ?? [...(group?.keys() ?? [])];
+    if (doomed.length === 0) return;
+    const nowMs = Date.now();
+    const records: RecordInput[] = doomed.map((key) => {
+      const { topic, partition } = parseTpKey(key);
+      return { key: keyBytes(groupId, topic, partition), value: null, timestampMs: nowMs };
+    });
+    const sequence = await this.append(groupId, records);
+    if (group === undefined) return;
+    for (const key of doomed) if ((group.get(key)?.sequence ?? -1) < sequence) group.delete(key);
+    if (group.size === 0) this.groups.delete(groupId);
+  }
+
+  private async append(groupId: string, records: RecordInput[]): Promise<number> {
+    const partitions = (this.topicPartitions ??= await this.log.create(this.partitionsWanted));
+    const sequence = ++this.sequence;
+    await this.log.appendDurable(partitionFor(groupId, partitions), encodeRecordBatch({ records }));
+    return sequence;
+  }
+
+  private replay(key: Buffer | null, value: Buffer | null): boolean {
+    const parsed = parseKey(key);
+    if (parsed === null) return false;
+    const { groupId, topic, partition } = parsed;
+    const tp = tpKey(topic, partition);
+    if (value === null) {
+      const group = this.groups.get(groupId);
+      group?.delete(tp);
+      if (group?.size === 0) this.groups.delete(groupId);
+      return true;
+    }
+    const stored = parseValue(value);
+    if (stored === null) return false;
+    let group = this.groups.get(groupId);
+    if (group === undefined) this.groups.set(groupId, (group = new Map<TpKey, StoredOffset>()));
+    group.set(tp, { ...stored, sequence: ++this.sequence });
+    return true;
+  }
+}
+
+/** The partition of the offsets topic holding a group's records. */
+export function partitionFor(groupId: string, partitions: number): number {
+  return toPositive(murmur2(Buffer.from(groupId, 'utf8'))) % partitions;
+}
+
+function keyBytes(groupId: string, topic: string, partition: number): Buffer {
+  return pack([RECORD_VERSION, groupId, topic, partition]);
+}
+
+function parseKey(key: Buffer | null): { groupId: string; topic: string; partition: number } | null {
+  if (key === null) return null;
+  const decoded = safeUnpack(key);
+  if (!Array.isArray(decoded) || decoded.length !== 4 || decoded[0] !== RECORD_VERSION) return null;
+  const [, groupId, topic, partition] = decoded as unknown[];
+  if (typeof groupId !== 'string' || typeof topic !== 'string' || !Number.isInteger(partition) || (partition as number) < 0) return null;
+  return { groupId, topic, partition: partition as number };
+}
+
+function parseValue(value: Buffer): CommittedOffset | null {
+  const decoded = safeUnpack(value);
+  if (!Array.isArray(decoded) || decoded.length !== 4 || decoded[0] !== RECORD_VERSION) return null;
+  const [, offset, metadata, commitTimestampMs] = decoded as unknown[];
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0 || typeof metadata !== 'string' || !Number.isSafeInteger(commitTimestampMs)) return null;
+  return { offset: offset as number, metadata, commitTimestampMs: commitTimestampMs as number };
+}
+
+function safeUnpack(bytes: Buffer): unknown {
+  try {
+    return unpack(bytes);
+  } catch {
+    return undefined;
+  }
+}
