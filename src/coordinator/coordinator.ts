@@ -131,8 +131,11 @@ export class GroupCoordinator {
 
   private join(checked: CheckedHeartbeat, nowMs: number): HeartbeatResponse {
     let group = this.groups.get(checked.groupId);
+    if (group === undefined || group.members.size === 0) {
+      const active = this.activeGroups();
+      if (active >= this.config.maxGroups) throw new RunnelError('LIMIT_EXCEEDED', `${active} groups have members; at most ${this.config.maxGroups} (groups.maxGroups)`);
+    }
     if (group === undefined) {
-      if (this.groups.size >= this.config.maxGroups) throw new RunnelError('LIMIT_EXCEEDED', `${this.groups.size} groups have members; at most ${this.config.maxGroups} (groups.maxGroups)`);
       group = new Group(checked.groupId, nowMs);
       this.groups.set(checked.groupId, group);
     }
@@ -174,7 +177,7 @@ export class GroupCoordinator {
     this.logger.info({ groupId: group.groupId, memberId: member.memberId, reason, members: group.members.size }, 'member left the group');
     if (group.members.size === 0) {
       // Kept while it has offsets (describe, reset); otherwise there is nothing left of it.
-      if (this.store.offsetsOf(group.groupId).size === 0) this.groups.delete(group.groupId);
+      this.dropIfGone(group.groupId);
       return;
     }
     this.retarget(group);
@@ -303,15 +306,27 @@ export class GroupCoordinator {
     return null;
   }
 
-  /** Committed offsets of the named partitions (all of the group's when none are named). */
-  fetchOffsets(groupId: string, partitions: readonly { topic: string; partition: number }[]): { topic: string; partition: number; committed: CommittedOffset | null }[] {
+  /**
+   * Committed offsets of the named partitions (all of the group's when none are named); a named
+   * partition that does not exist gets UNKNOWN_TOPIC or UNKNOWN_PARTITION.
+   */
+  fetchOffsets(groupId: string, partitions: readonly { topic: string; partition: number }[]): { topic: string; partition: number; committed: CommittedOffset | null; error: RunnelError | null }[] {
     this.checkOpen();
     validateGroupId(groupId);
     const offsets = this.store.offsetsOf(groupId);
     if (partitions.length === 0) {
-      return [...offsets].map(([key, committed]) => ({ ...parseTpKey(key), committed })).sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+      return [...offsets].map(([key, committed]) => ({ ...parseTpKey(key), committed, error: null })).sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
     }
-    return partitions.map(({ topic, partition }) => ({ topic, partition, committed: offsets.get(tpKey(topic, partition)) ?? null }));
+    return partitions.map(({ topic, partition }) => {
+      const count = this.topics.partitionCount(topic);
+      const error =
+        count === undefined
+          ? new RunnelError('UNKNOWN_TOPIC', `topic "${topic}" does not exist`, { topic })
+          : partition >= count
+            ? new RunnelError('UNKNOWN_PARTITION', `topic "${topic}" has partitions 0..${count - 1}`, { topic, partition })
+            : null;
+      return { topic, partition, committed: error === null ? (offsets.get(tpKey(topic, partition)) ?? null) : null, error };
+    });
   }
 
   /** Forgets offsets of a deleted topic in every group. */
@@ -319,6 +334,7 @@ export class GroupCoordinator {
     for (const groupId of this.store.groupIds()) {
       const doomed = [...this.store.offsetsOf(groupId).keys()].filter((key) => parseTpKey(key).topic === topic);
       if (doomed.length > 0) await this.store.remove(groupId, doomed);
+      this.dropIfGone(groupId);
     }
     this.onTopicsChanged([topic]);
   }
@@ -342,6 +358,19 @@ export class GroupCoordinator {
       }
     }
     return removed;
+  }
+
+  /** Groups with at least one member (what groups.maxGroups bounds). */
+  private activeGroups(): number {
+    let active = 0;
+    for (const group of this.groups.values()) if (group.members.size > 0) active++;
+    return active;
+  }
+
+  /** Forgets a group with neither members nor offsets left. */
+  private dropIfGone(groupId: string): void {
+    const group = this.groups.get(groupId);
+    if (group !== undefined && group.members.size === 0 && this.store.offsetsOf(groupId).size === 0) this.groups.delete(groupId);
   }
 
   isEmpty(groupId: string): boolean {

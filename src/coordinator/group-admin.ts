@@ -105,7 +105,10 @@ export async function deleteGroup(coordinator: GroupCoordinator, groupId: string
   validateGroupId(groupId);
   const group = coordinator.groups.get(groupId);
   if (group !== undefined && group.members.size > 0) throw new RunnelError('GROUP_NOT_EMPTY', `group "${groupId}" has ${group.members.size} members; stop them first`, { groupId });
-  if (group === undefined && coordinator.store.offsetsOf(groupId).size === 0) throw new RunnelError('UNKNOWN_GROUP', `group "${groupId}" does not exist`, { groupId });
+  if (coordinator.store.offsetsOf(groupId).size === 0 && (group === undefined || group.members.size === 0)) {
+    coordinator.groups.delete(groupId);
+    throw new RunnelError('UNKNOWN_GROUP', `group "${groupId}" does not exist`, { groupId });
+  }
   await coordinator.store.remove(groupId);
   coordinator.groups.delete(groupId);
 }

@@ -58,6 +58,9 @@ interface StoredOffset extends CommittedOffset {
 
 export class OffsetStore {
   private readonly groups = new Map<string, Map<TpKey, StoredOffset>>();
+  /** Per group with appends in flight: the sequence at which each key was last removed. */
+  private readonly removedAt = new Map<string, Map<TpKey, number>>();
+  private readonly inFlight = new Map<string, number>();
   private sequence = 0;
   private topicPartitions: number | null;
 
@@ -113,14 +116,19 @@ export class OffsetStore {
       value: pack([RECORD_VERSION, offset, metadata, nowMs]),
       timestampMs: nowMs,
     }));
-    const sequence = await this.append(groupId, records);
-    let group = this.groups.get(groupId);
-    if (group === undefined) this.groups.set(groupId, (group = new Map<TpKey, StoredOffset>()));
-    for (const { topic, partition, offset, metadata } of offsets) {
-      const key = tpKey(topic, partition);
-      const current = group.get(key);
-      if (current === undefined || current.sequence < sequence) group.set(key, { offset, metadata, commitTimestampMs: nowMs, sequence });
-    }
+    await this.append(groupId, records, (sequence) => {
+      let group = this.groups.get(groupId);
+      if (group === undefined) this.groups.set(groupId, (group = new Map<TpKey, StoredOffset>()));
+      const removed = this.removedAt.get(groupId);
+      for (const { topic, partition, offset, metadata } of offsets) {
+        const key = tpKey(topic, partition);
+        if ((removed?.get(key) ?? -1) > sequence) continue;
+        const current = group.get(key);
+        // <=: a key repeated in one commit ends with its last value, as a replay of the batch would.
+        if (current === undefined || current.sequence <= sequence) group.set(key, { offset, metadata, commitTimestampMs: nowMs, sequence });
+      }
+      if (group.size === 0) this.groups.delete(groupId);
+    });
   }
 
   /** Removes offsets (all of the group's when `keys` is omitted) with tombstones. */
@@ -133,17 +141,37 @@ export class OffsetStore {
       const { topic, partition } = parseTpKey(key);
       return { key: keyBytes(groupId, topic, partition), value: null, timestampMs: nowMs };
     });
-    const sequence = await this.append(groupId, records);
-    if (group === undefined) return;
-    for (const key of doomed) if ((group.get(key)?.sequence ?? -1) < sequence) group.delete(key);
-    if (group.size === 0) this.groups.delete(groupId);
+    await this.append(groupId, records, (sequence) => {
+      let removed = this.removedAt.get(groupId);
+      if (removed === undefined) this.removedAt.set(groupId, (removed = new Map()));
+      for (const key of doomed) removed.set(key, Math.max(sequence, removed.get(key) ?? -1));
+      const current = this.groups.get(groupId);
+      if (current === undefined) return;
+      for (const key of doomed) if ((current.get(key)?.sequence ?? -1) < sequence) current.delete(key);
+      if (current.size === 0) this.groups.delete(groupId);
+    });
   }
 
-  private async append(groupId: string, records: RecordInput[]): Promise<number> {
+  /**
+   * Appends one batch; once it is durable, `apply` runs with the append's sequence. Removal
+   * sequences are remembered while the group has appends in flight, so an older commit that
+   * becomes durable after a newer tombstone cannot bring the offset back.
+   */
+  private async append(groupId: string, records: RecordInput[], apply: (sequence: number) => void): Promise<void> {
     const partitions = (this.topicPartitions ??= await this.log.create(this.partitionsWanted));
     const sequence = ++this.sequence;
-    await this.log.appendDurable(partitionFor(groupId, partitions), encodeRecordBatch({ records }));
-    return sequence;
+    this.inFlight.set(groupId, (this.inFlight.get(groupId) ?? 0) + 1);
+    try {
+      await this.log.appendDurable(partitionFor(groupId, partitions), encodeRecordBatch({ records }));
+      apply(sequence);
+    } finally {
+      const left = (this.inFlight.get(groupId) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(groupId, left);
+      else {
+        this.inFlight.delete(groupId);
+        this.removedAt.delete(groupId);
+      }
+    }
   }
 
   private replay(key: Buffer | null, value: Buffer | null): boolean {

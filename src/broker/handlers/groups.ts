@@ -98,13 +98,13 @@ export function groupsHandlers(broker: Broker): grpc.UntypedServiceImplementatio
       withError(broker, 'FetchOffsets', { offsets: [] as object[] }, () => {
         const wanted = req.partitions.flatMap(({ topic, partitions }) => partitions.map((partition) => ({ topic, partition })));
         checkCount(broker, wanted.length);
-        const offsets = broker.coordinator.fetchOffsets(req.groupId, wanted).map(({ topic, partition, committed }) => ({
+        const offsets = broker.coordinator.fetchOffsets(req.groupId, wanted).map(({ topic, partition, committed, error }) => ({
           topic,
           partition,
           offset: committed?.offset ?? -1,
           metadata: committed?.metadata ?? '',
           commitTimestampMs: committed?.commitTimestampMs ?? -1,
-          error: null,
+          error: errorMessage(error),
         }));
         return { offsets };
       }),
