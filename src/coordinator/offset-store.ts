@@ -143,7 +143,7 @@ export class OffsetStore {
     });
     await this.append(groupId, records, (sequence) => {
       let removed = this.removedAt.get(groupId);
-      if (removed === undefined) this.removedAt.set(groupId, (removed = new Map()));
+      if (removed === undefined) this.removedAt.set(groupId, (removed = new Map<TpKey, number>()));
       for (const key of doomed) removed.set(key, Math.max(sequence, removed.get(key) ?? -1));
       const current = this.groups.get(groupId);
       if (current === undefined) return;
