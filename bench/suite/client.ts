@@ -1,0 +1,279 @@
+/**
+ * One client process of the benchmark suite (bench/suite/suite.ts): runs one job against one
+ * system and prints one JSON line with its figures. Producer and consumer are always separate
+ * processes (as in the OpenMessaging Benchmark), and every system gets the same payloads:
+ * `recordBytes` bytes, the first half random, the second half a repeated pattern, so that
+ * compression has something realistic to do; the first 8 bytes of a latency record carry its
+ * send time (performance.timeOrigin + now(), ms, comparable between processes on one machine).
+ *
+ * Systems: runnel (the SDK), redis (Streams: pipelined XADD, XREAD COUNT; ioredis), nats
+ * (JetStream, file storage: publish with a window of pending acks, ordered consumer; nats.js).
+ *
+ * Usage: node dist/bench/suite/client.js '<job JSON>'
+ */
+import { randomFillSync } from 'node:crypto';
+import { build } from 'hdr-histogram-js';
+import { Redis } from 'ioredis';
+import { connect as natsConnect, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamClient, type NatsConnection } from 'nats';
+import { Runnel } from '../../src/client/index.js';
+
+export interface Job {
+  system: 'runnel' | 'redis' | 'nats';
+  kind: 'produce' | 'consume' | 'latency-produce' | 'latency-consume';
+  /** host:port of the system. */
+  target: string;
+  /** Topic, stream key or JetStream stream/subject. */
+  name: string;
+  records: number;
+  recordBytes: number;
+  /** runnel: 'leader' | 'all'; others: the server's own setting decides (see peers.sh). */
+  acks: 'leader' | 'all';
+  compression: 'none' | 'lz4';
+  partitions: number;
+  /** Records per second for the latency jobs. */
+  rate: number;
+}
+
+export interface JobResult {
+  records: number;
+  durationMs: number;
+  rssBytesMax: number;
+  latencyMs?: { p50: number; p99: number; p999: number; max: number };
+}
+
+const nowMs = (): number => performance.timeOrigin + performance.now();
+const CHUNK_RECORDS = 1000;
+const WINDOW = 16;
+
+function payloads(recordBytes: number, count: number): Buffer[] {
+  const pattern = Buffer.from('runnel-bench-');
+  return Array.from({ length: count }, () => {
+    const b = Buffer.alloc(recordBytes);
+    randomFillSync(b, 0, recordBytes >> 1);
+    for (let i = recordBytes >> 1; i < recordBytes; i++) b[i] = pattern[i % pattern.length]!;
+    return b;
+  });
+}
+
+let rssBytesMax = 0;
+const rssTimer = setInterval(() => (rssBytesMax = Math.max(rssBytesMax, process.memoryUsage.rss())), 100);
+rssTimer.unref();
+
+/** Runs `send(i)` for every chunk of records with WINDOW chunks in flight. */
+async function windowed(chunks: number, send: (chunk: number) => Promise<unknown>): Promise<void> {
+  const pending = new Set<Promise<unknown>>();
+  for (let i = 0; i < chunks; i++) {
+    const p = send(i);
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
+    if (pending.size >= WINDOW) await Promise.race(pending);
+  }
+  await Promise.all(pending);
+}
+
+// ---- Runnel -------------------------------------------------------------------------------
+
+async function runnelProduce(job: Job, pool: Buffer[]): Promise<number> {
+  const runnel = new Runnel({ brokers: [job.target] });
+  const producer = runnel.producer({ acks: job.acks, lingerMs: 5, batchBytes: 64 * 1024, compression: job.compression });
+  const started = nowMs();
+  await windowed(Math.ceil(job.records / CHUNK_RECORDS), (chunk) => {
+    const count = Math.min(CHUNK_RECORDS, job.records - chunk * CHUNK_RECORDS);
+    return producer.send({ topic: job.name, messages: Array.from({ length: count }, (_, i) => ({ value: pool[(chunk + i) % pool.length]! })) });
+  });
+  await producer.flush();
+  const durationMs = nowMs() - started;
+  await runnel.close();
+  return durationMs;
+}
+
+async function runnelConsume(job: Job, onRecord: ((value: Buffer) => void) | null): Promise<number> {
+  const runnel = new Runnel({ brokers: [job.target] });
+  const consumer = runnel.consumer();
+  await consumer.assign(Array.from({ length: job.partitions }, (_, partition) => ({ topic: job.name, partition, from: 'earliest' as const })));
+  let seen = 0;
+  let started = 0;
+  for await (const batch of consumer.batches()) {
+    if (started === 0) started = nowMs();
+    for (const m of batch.messages) if (onRecord !== null && m.value !== null) onRecord(m.value);
+    seen += batch.messages.length;
+    if (seen >= job.records) break;
+  }
+  const durationMs = nowMs() - started;
+  await runnel.close();
+  return durationMs;
+}
+
+async function runnelLatencyProduce(job: Job, pool: Buffer[]): Promise<number> {
+  const runnel = new Runnel({ brokers: [job.target] });
+  const producer = runnel.producer({ acks: job.acks, lingerMs: 0 });
+  const durationMs = await paced(job, pool, (value) => producer.send({ topic: job.name, messages: [{ value }] }));
+  await producer.flush();
+  await runnel.close();
+  return durationMs;
+}
+
+// ---- Redis Streams ------------------------------------------------------------------------
+
+async function redisProduce(job: Job, pool: Buffer[]): Promise<number> {
+  const [host, port] = job.target.split(':');
+  const redis = new Redis({ host, port: Number(port), lazyConnect: true, enableAutoPipelining: false });
+  await redis.connect();
+  const started = nowMs();
+  await windowed(Math.ceil(job.records / CHUNK_RECORDS), (chunk) => {
+    const pipeline = redis.pipeline();
+    const count = Math.min(CHUNK_RECORDS, job.records - chunk * CHUNK_RECORDS);
+    for (let i = 0; i < count; i++) pipeline.xadd(job.name, '*', 'v', pool[(chunk + i) % pool.length]!);
+    return pipeline.exec();
+  });
+  const durationMs = nowMs() - started;
+  redis.disconnect();
+  return durationMs;
+}
+
+async function redisConsume(job: Job, onRecord: ((value: Buffer) => void) | null, blockMs = 0): Promise<number> {
+  const [host, port] = job.target.split(':');
+  const redis = new Redis({ host, port: Number(port), lazyConnect: true });
+  await redis.connect();
+  let lastId = '0-0';
+  let seen = 0;
+  let started = 0;
+  while (seen < job.records) {
+    const args: (string | number)[] = ['COUNT', 10_000];
+    if (blockMs > 0) args.push('BLOCK', blockMs);
+    const reply = (await redis.xreadBuffer(...(args as ['COUNT', number]), 'STREAMS', job.name, lastId));
+    if (started === 0) started = nowMs();
+    if (reply === null) continue;
+    for (const [, entries] of reply) {
+      for (const [id, fields] of entries) {
+        lastId = id.toString();
+        if (onRecord !== null && fields[1] !== undefined) onRecord(fields[1]);
+        seen++;
+      }
+    }
+  }
+  const durationMs = nowMs() - started;
+  redis.disconnect();
+  return durationMs;
+}
+
+// ---- NATS JetStream -----------------------------------------------------------------------
+
+async function natsSetup(job: Job): Promise<{ nc: NatsConnection; js: JetStreamClient }> {
+  const nc = await natsConnect({ servers: job.target });
+  const jsm = await nc.jetstreamManager();
+  try {
+    await jsm.streams.info(job.name);
+  } catch {
+    await jsm.streams.add({ name: job.name, subjects: [`${job.name}.>`], storage: StorageType.File, retention: RetentionPolicy.Limits });
+  }
+  return { nc, js: nc.jetstream() };
+}
+
+async function natsProduce(job: Job, pool: Buffer[]): Promise<number> {
+  const { nc, js } = await natsSetup(job);
+  const started = nowMs();
+  await windowed(Math.ceil(job.records / CHUNK_RECORDS), (chunk) => {
+    const count = Math.min(CHUNK_RECORDS, job.records - chunk * CHUNK_RECORDS);
+    return Promise.all(Array.from({ length: count }, (_, i) => js.publish(`${job.name}.r`, pool[(chunk + i) % pool.length])));
+  });
+  const durationMs = nowMs() - started;
+  await nc.drain();
+  return durationMs;
+}
+
+async function natsConsume(job: Job, onRecord: ((value: Buffer) => void) | null): Promise<number> {
+  const { nc, js } = await natsSetup(job);
+  const jsm = await nc.jetstreamManager();
+  const durable = `bench-${process.pid}`;
+  await jsm.consumers.add(job.name, { durable_name: durable, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
+  const consumer = await js.consumers.get(job.name, durable);
+  let seen = 0;
+  let started = 0;
+  const messages = await consumer.consume({ max_messages: 10_000 });
+  for await (const m of messages) {
+    if (started === 0) started = nowMs();
+    if (onRecord !== null) onRecord(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+    if (++seen >= job.records) break;
+  }
+  const durationMs = nowMs() - started;
+  await jsm.consumers.delete(job.name, durable);
+  await nc.drain();
+  return durationMs;
+}
+
+// ---- latency --------------------------------------------------------------------------------
+
+/** Sends `job.records` records at `job.rate` per second, each stamped with its send time. */
+async function paced(job: Job, pool: Buffer[], send: (value: Buffer) => Promise<unknown>): Promise<number> {
+  const started = nowMs();
+  const intervalMs = 1000 / job.rate;
+  const inFlight = new Set<Promise<unknown>>();
+  for (let i = 0; i < job.records; i++) {
+    const dueMs = started + i * intervalMs;
+    const waitMs = dueMs - nowMs();
+    if (waitMs > 1) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    const value = Buffer.from(pool[i % pool.length]!);
+    value.writeDoubleBE(nowMs(), 0);
+    const p = send(value);
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+    if (inFlight.size > 10_000) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  return nowMs() - started;
+}
+
+async function latencyConsume(job: Job): Promise<JobResult> {
+  const histogram = build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  // The first 10% warm the path (JIT, connections) and are not recorded.
+  const warmup = Math.floor(job.records / 10);
+  let n = 0;
+  const onRecord = (value: Buffer): void => {
+    if (n++ < warmup) return;
+    histogram.recordValue(Math.max(1, Math.round((nowMs() - value.readDoubleBE(0)) * 1000)));
+  };
+  const consume = { runnel: () => runnelConsume(job, onRecord), redis: () => redisConsume(job, onRecord, 1000), nats: () => natsConsume(job, onRecord) }[job.system];
+  const durationMs = await consume();
+  const us = (p: number): number => histogram.getValueAtPercentile(p) / 1000;
+  return { records: job.records, durationMs, rssBytesMax, latencyMs: { p50: us(50), p99: us(99), p999: us(99.9), max: histogram.maxValue / 1000 } };
+}
+
+async function latencyProduce(job: Job, pool: Buffer[]): Promise<number> {
+  if (job.system === 'runnel') return runnelLatencyProduce(job, pool);
+  if (job.system === 'redis') {
+    const [host, port] = job.target.split(':');
+    const redis = new Redis({ host, port: Number(port) });
+    const durationMs = await paced(job, pool, (value) => redis.xadd(job.name, '*', 'v', value));
+    redis.disconnect();
+    return durationMs;
+  }
+  const { nc, js } = await natsSetup(job);
+  const durationMs = await paced(job, pool, (value) => js.publish(`${job.name}.r`, value));
+  await nc.drain();
+  return durationMs;
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.argv[2] ?? '{}') as Job;
+  const pool = payloads(job.recordBytes, 1024);
+  let result: JobResult;
+  if (job.kind === 'latency-consume') {
+    result = await latencyConsume(job);
+  } else {
+    const run = {
+      produce: { runnel: () => runnelProduce(job, pool), redis: () => redisProduce(job, pool), nats: () => natsProduce(job, pool) },
+      consume: { runnel: () => runnelConsume(job, null), redis: () => redisConsume(job, null), nats: () => natsConsume(job, null) },
+      'latency-produce': { runnel: () => latencyProduce(job, pool), redis: () => latencyProduce(job, pool), nats: () => latencyProduce(job, pool) },
+    }[job.kind][job.system];
+    const durationMs = await run();
+    result = { records: job.records, durationMs, rssBytesMax };
+  }
+  process.stdout.write(`${JSON.stringify({ event: 'result', ...result })}\n`);
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  process.stdout.write(`${JSON.stringify({ event: 'error', message: err instanceof Error ? err.message : String(err) })}\n`);
+  process.exit(1);
+});

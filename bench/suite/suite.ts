@@ -1,0 +1,307 @@
+/**
+ * The benchmark suite (`runnel bench`, `npm run bench`): Runnel against a raw file append of the
+ * same bytes and against Redis Streams and NATS JetStream, in one run on one machine, each
+ * client in its own process (bench/suite/client.ts), the broker a child process on a fresh data
+ * directory, the peers started by scripts/peers.sh on loopback (a missing one is skipped).
+ *
+ * Workloads (all sizes and counts settable by flags or a JSON workload file):
+ *   produce    records/s and MB/s, 100 B and 1 KiB records; Runnel acks leader / all (and lz4
+ *              for 100 B), Redis appendfsync everysec / always, NATS JetStream default sync
+ *   consume    catch-up: read what the produce run wrote, from the start
+ *   latency    send-to-receipt at fixed rates (HdrHistogram p50 / p99 / p99.9 / max), producer and
+ *              consumer in separate processes; Runnel with lingerMs 0
+ * Durability is paired as fairly as the peers allow: Runnel acks leader against Redis everysec
+ * and NATS's default; Runnel acks all against Redis always (NATS's sync_interval: always needs
+ * nats-server 2.10; Debian 12 has 2.9, so that pair is skipped with a message there).
+ *
+ * Output: a markdown table on stdout, `--json FILE` with every figure, the machine and the peer
+ * versions, and SVG charts next to the JSON (produce and consume bars, latency percentiles).
+ *
+ * Usage: node dist/bench/suite/suite.js [--quick] [--records N] [--reps N] [--rates 1000,10000]
+ *        [--workload FILE.json] [--no-peers] [--json FILE]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Runnel } from '../../src/client/index.js';
+import { listeningAddress } from '../broker-bench-common.js';
+import { machine, median } from '../report.js';
+import type { Job, JobResult } from './client.js';
+import { writeCharts } from './charts.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const CLIENT = path.join(HERE, 'client.js');
+const CLI = path.join(HERE, '..', '..', 'src', 'cli', 'index.js');
+const PEERS_SCRIPT = path.join(HERE, '..', '..', '..', 'scripts', 'peers.sh');
+
+export interface SuiteOptions {
+  records: number;
+  recordSizes: number[];
+  rates: number[];
+  latencySeconds: number;
+  reps: number;
+  peers: boolean;
+  jsonTarget: string | null;
+  quick: boolean;
+}
+
+function parseArgs(argv: string[]): SuiteOptions {
+  const quick = argv.includes('--quick');
+  const value = (flag: string): string | undefined => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const workloadFile = value('--workload');
+  const fromFile = workloadFile === undefined ? {} : (JSON.parse(fs.readFileSync(workloadFile, 'utf8')) as Partial<SuiteOptions>);
+  const options: SuiteOptions = {
+    records: Number(value('--records') ?? fromFile.records ?? (quick ? 100_000 : 500_000)),
+    recordSizes: fromFile.recordSizes ?? [100, 1024],
+    rates: (value('--rates') ?? fromFile.rates?.join(',') ?? (quick ? '10000' : '1000,10000,50000')).split(',').map(Number),
+    latencySeconds: Number(fromFile.latencySeconds ?? (quick ? 2 : 5)),
+    reps: Number(value('--reps') ?? fromFile.reps ?? (quick ? 1 : 3)),
+    peers: !argv.includes('--no-peers'),
+    jsonTarget: value('--json') ?? null,
+    quick,
+  };
+  const ok = Number.isInteger(options.records) && options.records >= 1000 && options.reps >= 1 && options.rates.every((r) => Number.isInteger(r) && r > 0) && options.recordSizes.every((b) => Number.isInteger(b) && b >= 16);
+  if (!ok) throw new Error('usage: suite.js [--quick] [--records N>=1000] [--reps N] [--rates R,R] [--workload FILE.json] [--no-peers] [--json FILE]');
+  return options;
+}
+
+// ---- progress --------------------------------------------------------------------------------
+
+class Progress {
+  private done = 0;
+  constructor(private readonly total: number) {}
+  step(label: string): void {
+    this.done++;
+    const width = 30;
+    const filled = Math.round((this.done / this.total) * width);
+    process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} ${label.padEnd(50).slice(0, 50)}`);
+    if (this.done === this.total) process.stderr.write('\n');
+  }
+}
+
+// ---- processes -------------------------------------------------------------------------------
+
+async function startBroker(dataDir: string): Promise<{ child: ChildProcess; address: string }> {
+  const args = ['--initial-old-space-size=128', CLI, 'broker', '--data', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--log-level', 'warn', '--set', 'groups.initialAssignmentDelayMs=0'];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  for await (const line of readline.createInterface({ input: child.stdout })) {
+    const address = listeningAddress(line);
+    if (address !== null) {
+      clearTimeout(timer);
+      return { child, address };
+    }
+  }
+  throw new Error('the broker exited before listening');
+}
+
+interface Peer {
+  name: string;
+  address: string;
+  version: string;
+  durability: string;
+}
+
+function startPeers(dir: string): { peers: Peer[]; skipped: string[] } {
+  const run = spawnSync('bash', [PEERS_SCRIPT, 'start', dir], { encoding: 'utf8', timeout: 60_000 });
+  const peers: Peer[] = [];
+  const skipped: string[] = [];
+  for (const line of run.stdout.split('\n')) {
+    const peer = /^peer (\S+) (\S+) pid \d+ version (\S+) (?:fsync|sync) (\S+)/.exec(line);
+    if (peer !== null) peers.push({ name: peer[1]!, address: peer[2]!, version: peer[3]!, durability: peer[4]! });
+    else if (line.startsWith('skip ')) skipped.push(line.slice('skip '.length));
+  }
+  return { peers, skipped };
+}
+
+function runJob(job: Job): Promise<JobResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLIENT, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+    let result: JobResult | null = null;
+    let error: string | null = null;
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      const event = JSON.parse(line) as { event: string; message?: string } & JobResult;
+      if (event.event === 'result') result = event;
+      else if (event.event === 'error') error = event.message ?? 'failed';
+    });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      if (result !== null) resolve(result);
+      else reject(new Error(`${job.system} ${job.kind}: ${error ?? 'exited without a result'}`));
+    });
+  });
+}
+
+/** The raw ceiling: the same bytes appended to a file with writeSync, 64 KiB at a time. */
+function rawAppendMBps(dir: string, bytes: number): number {
+  const file = path.join(dir, 'raw-append.bin');
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  const fd = fs.openSync(file, 'w');
+  const started = performance.now();
+  for (let written = 0; written < bytes; ) written += fs.writeSync(fd, chunk);
+  const ms = performance.now() - started;
+  fs.closeSync(fd);
+  fs.rmSync(file);
+  return bytes / ms / 1000;
+}
+
+// ---- the run ---------------------------------------------------------------------------------
+
+export interface Figure {
+  workload: string;
+  system: string;
+  recordBytes: number;
+  recordsPerSec: number;
+  mbPerSec: number;
+  latencyMs?: JobResult['latencyMs'];
+  rssBytesMax: number;
+}
+
+interface Subject {
+  label: string;
+  system: Job['system'];
+  target: string;
+  acks: Job['acks'];
+  compression: Job['compression'];
+}
+
+function subjects(broker: string, peers: Peer[], recordBytes: number): Subject[] {
+  const list: Subject[] = [
+    { label: 'runnel acks leader', system: 'runnel', target: broker, acks: 'leader', compression: 'none' },
+    { label: 'runnel acks all', system: 'runnel', target: broker, acks: 'all', compression: 'none' },
+  ];
+  if (recordBytes <= 100) list.push({ label: 'runnel acks leader lz4', system: 'runnel', target: broker, acks: 'leader', compression: 'lz4' });
+  for (const peer of peers) {
+    const label = peer.name === 'redis' ? 'redis everysec' : peer.name === 'redis-always' ? 'redis always' : peer.name === 'nats' ? 'nats default' : 'nats always';
+    list.push({ label, system: peer.name.startsWith('redis') ? 'redis' : 'nats', target: peer.address, acks: 'leader', compression: 'none' });
+  }
+  return list;
+}
+
+/** NATS publishes through per-message acks; it gets fewer records so a run stays within minutes. */
+const recordsFor = (subject: Subject, records: number, recordBytes: number): number =>
+  Math.max(1000, Math.floor((subject.system === 'nats' ? Math.min(records, 100_000) : records) / (recordBytes > 100 ? 4 : 1)));
+
+async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], runnel: Runnel): Promise<Figure[][]> {
+  const admin = runnel.admin();
+  const sizes = opts.recordSizes;
+  const perRep = sizes.reduce((n, b) => n + subjects(broker, peers, b).length * 2, 0) + opts.rates.length * subjects(broker, peers, 100).filter((s) => s.compression === 'none').length;
+  const progress = new Progress(perRep * opts.reps);
+  const reps: Figure[][] = [];
+  for (let rep = 0; rep < opts.reps; rep++) {
+    const figures: Figure[] = [];
+    for (const recordBytes of sizes) {
+      for (const subject of subjects(broker, peers, recordBytes)) {
+        const records = recordsFor(subject, opts.records, recordBytes);
+        const name = `bench-${recordBytes}-${subject.label.replace(/\s+/g, '-')}-${rep}`;
+        if (subject.system === 'runnel') await admin.createTopic(name, { partitions: 1 });
+        const job: Job = { system: subject.system, kind: 'produce', target: subject.target, name, records, recordBytes, acks: subject.acks, compression: subject.compression, partitions: 1, rate: 0 };
+        const produced = await runJob(job);
+        progress.step(`rep ${rep + 1} produce ${recordBytes} B ${subject.label}`);
+        figures.push(figure('produce', subject.label, recordBytes, produced));
+        const consumed = await runJob({ ...job, kind: 'consume' });
+        progress.step(`rep ${rep + 1} consume ${recordBytes} B ${subject.label}`);
+        figures.push(figure('consume', subject.label, recordBytes, consumed));
+        if (subject.system === 'runnel') await admin.deleteTopic(name);
+      }
+    }
+    for (const rate of opts.rates) {
+      for (const subject of subjects(broker, peers, 100).filter((s) => s.compression === 'none')) {
+        const name = `latency-${rate}-${subject.label.replace(/\s+/g, '-')}-${rep}`;
+        if (subject.system === 'runnel') await admin.createTopic(name, { partitions: 1 });
+        const records = rate * opts.latencySeconds;
+        const job: Job = { system: subject.system, kind: 'latency-consume', target: subject.target, name, records, recordBytes: 100, acks: subject.acks, compression: 'none', partitions: 1, rate };
+        const consuming = runJob(job);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await runJob({ ...job, kind: 'latency-produce' });
+        const result = await consuming;
+        progress.step(`rep ${rep + 1} latency ${rate}/s ${subject.label}`);
+        figures.push({ ...figure(`latency ${rate}/s`, subject.label, 100, result), recordsPerSec: rate, mbPerSec: (rate * 100) / 1e6 });
+        if (subject.system === 'runnel') await admin.deleteTopic(name);
+      }
+    }
+    reps.push(figures);
+  }
+  return reps;
+}
+
+function figure(workload: string, system: string, recordBytes: number, result: JobResult): Figure {
+  const recordsPerSec = result.records / (result.durationMs / 1000);
+  return { workload, system, recordBytes, recordsPerSec, mbPerSec: (recordsPerSec * recordBytes) / 1e6, latencyMs: result.latencyMs, rssBytesMax: result.rssBytesMax };
+}
+
+/** Medians over reps of every (workload, system, size). */
+function medians(reps: Figure[][]): Figure[] {
+  const first = reps[0] ?? [];
+  return first.map((f) => {
+    const same = reps.map((r) => r.find((g) => g.workload === f.workload && g.system === f.system && g.recordBytes === f.recordBytes)!);
+    const m = (pick: (g: Figure) => number): number => median(same.map(pick));
+    const latencyMs = f.latencyMs === undefined ? undefined : { p50: m((g) => g.latencyMs!.p50), p99: m((g) => g.latencyMs!.p99), p999: m((g) => g.latencyMs!.p999), max: m((g) => g.latencyMs!.max) };
+    return { ...f, recordsPerSec: m((g) => g.recordsPerSec), mbPerSec: m((g) => g.mbPerSec), rssBytesMax: Math.max(...same.map((g) => g.rssBytesMax)), latencyMs };
+  });
+}
+
+function markdown(figures: Figure[], rawMBps: number, skipped: string[]): string {
+  const lines = ['| workload | system | record | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | runnel acks leader vs this |', '|---|---|---|---:|---:|---:|---:|---:|---:|---:|'];
+  const f2 = (n: number | undefined): string => (n === undefined ? '-' : n.toFixed(2));
+  for (const f of figures) {
+    const runnel = figures.find((g) => g.workload === f.workload && g.recordBytes === f.recordBytes && g.system === 'runnel acks leader');
+    const ratio = f.workload.startsWith('latency')
+      ? runnel?.latencyMs !== undefined && f.latencyMs !== undefined
+        ? `p99 ${(runnel.latencyMs.p99 / f.latencyMs.p99).toFixed(2)}x`
+        : '-'
+      : runnel === undefined
+        ? '-'
+        : `${(runnel.recordsPerSec / f.recordsPerSec).toFixed(2)}x`;
+    lines.push(`| ${f.workload} | ${f.system} | ${f.recordBytes} B | ${Math.round(f.recordsPerSec).toLocaleString('en-US')} | ${f.mbPerSec.toFixed(1)} | ${f2(f.latencyMs?.p50)} | ${f2(f.latencyMs?.p99)} | ${f2(f.latencyMs?.p999)} | ${f2(f.latencyMs?.max)} | ${f.system === 'runnel acks leader' ? '1' : ratio} |`);
+  }
+  const leader100 = figures.find((f) => f.workload === 'produce' && f.recordBytes === 100 && f.system === 'runnel acks leader');
+  lines.push('', `Raw file append of the same bytes (writeSync, 64 KiB): ${rawMBps.toFixed(0)} MB/s; Runnel produce, 100 B, acks leader: ${leader100?.mbPerSec.toFixed(1) ?? '-'} MB/s (${leader100 === undefined ? '-' : (leader100.mbPerSec / rawMBps).toFixed(2)} of it).`);
+  lines.push('"runnel acks leader vs this": Runnel acks leader\'s records/s divided by this row\'s (above 1: Runnel is faster), or Runnel\'s p99 divided by this row\'s (below 1: Runnel is faster).');
+  for (const s of skipped) lines.push(`Skipped: ${s}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export async function runSuite(argv: string[]): Promise<void> {
+  const opts = parseArgs(argv);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'runnel-bench-suite-'));
+  const broker = await startBroker(path.join(root, 'data'));
+  const peerDir = path.join(root, 'peers');
+  const { peers, skipped } = opts.peers ? startPeers(peerDir) : { peers: [], skipped: ['peers (--no-peers)'] };
+  const runnel = new Runnel({ brokers: [broker.address] });
+  try {
+    process.stderr.write(`bench suite: broker ${broker.address}; peers: ${peers.map((p) => `${p.name} ${p.version} at ${p.address}`).join(', ') || 'none'}\n`);
+    for (const s of skipped) process.stderr.write(`skipped: ${s}\n`);
+    const rawMBps = rawAppendMBps(root, 256 * 1024 * 1024);
+    const reps = await runAll(opts, broker.address, peers, runnel);
+    const figures = medians(reps);
+    const table = markdown(figures, rawMBps, skipped);
+    process.stdout.write(`\n${table}`);
+    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, medians: figures, reps, skipped };
+    if (opts.jsonTarget !== null) {
+      fs.writeFileSync(opts.jsonTarget, `${JSON.stringify(document, null, 2)}\n`);
+      const charts = writeCharts(figures, path.dirname(path.resolve(opts.jsonTarget)), path.basename(opts.jsonTarget, '.json'));
+      process.stdout.write(`JSON written to ${opts.jsonTarget}; charts: ${charts.join(', ')}\n`);
+    }
+  } finally {
+    await runnel.close();
+    broker.child.kill('SIGTERM');
+    await new Promise((resolve) => broker.child.once('exit', resolve));
+    if (opts.peers) spawnSync('bash', [PEERS_SCRIPT, 'stop', peerDir], { timeout: 30_000 });
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  runSuite(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`bench suite: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
