@@ -2,7 +2,9 @@
 /** The `runnel` command. Each subcommand lives in src/cli/commands/<name>.ts. */
 import { Command } from 'commander';
 import { isRunnelError } from '../common/errors.js';
+import { registerBenchCommand } from './commands/bench.js';
 import { registerBrokerCommand } from './commands/broker.js';
+import { registerGroupsCommands } from './commands/groups.js';
 import { registerProduceConsumeCommands } from './commands/produce-consume.js';
 import { DEFAULT_BROKERS, registerTopicsCommands } from './commands/topics.js';
 
@@ -12,6 +14,8 @@ program.option('--brokers <host:port,...>', `brokers to talk to (default RUNNEL_
 registerBrokerCommand(program);
 registerTopicsCommands(program);
 registerProduceConsumeCommands(program);
+registerBenchCommand(program);
+registerGroupsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const code = isRunnelError(err) ? `${err.code}: ` : '';

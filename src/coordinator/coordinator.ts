@@ -111,13 +111,14 @@ export class GroupCoordinator {
     }
     if (checked.memberEpoch === LEAVE_EPOCH) return this.leave(group, member, nowMs, 'left');
     if (checked.memberEpoch === STATIC_LEAVE_EPOCH) return this.leaveForNow(group, member, nowMs);
-    if (checked.memberEpoch !== member.epoch && checked.memberEpoch !== member.previousEpoch) {
-      throw new RunnelError('FENCED_MEMBER_EPOCH', `member ${member.memberId} sent epoch ${checked.memberEpoch}, its epoch is ${member.epoch}: join again`);
+    if (!member.acceptsEpoch(checked.memberEpoch)) {
+      throw new RunnelError('FENCED_MEMBER_EPOCH', `member ${member.memberId} sent epoch ${checked.memberEpoch}, its epoch is ${member.epoch} (it last sent ${member.ackedEpoch}): join again`);
     }
+    member.ackedEpoch = checked.memberEpoch;
     member.lastHeartbeatMs = nowMs;
     member.away = false;
     const reshaped = group.updateSpec(member, checked.spec);
-    const released = checked.memberEpoch === member.epoch && group.confirm(member, checked.owned);
+    const released = checked.memberEpoch >= member.revocationEpoch && group.confirm(member, checked.owned);
     if (reshaped) this.retarget(group);
     if (reshaped || released) this.reconcile(group, nowMs);
     if (checked.memberEpoch !== member.epoch || checked.maxWaitMs === 0) return this.answer(group, member);
@@ -286,8 +287,9 @@ export class GroupCoordinator {
     }
     const member = group?.members.get(memberId);
     if (member === undefined) throw new RunnelError('UNKNOWN_MEMBER_ID', `member ${memberId} is not in group "${groupId}"`);
-    if (memberEpoch === member.epoch || memberEpoch === member.previousEpoch) return member.owned;
-    throw new RunnelError('STALE_MEMBER_EPOCH', `member ${memberId} committed with epoch ${memberEpoch}; its epoch is ${member.epoch}`);
+    // Ownership of each partition is checked too: that is what keeps a zombie from committing.
+    if (member.acceptsEpoch(memberEpoch)) return member.owned;
+    throw new RunnelError('STALE_MEMBER_EPOCH', `member ${memberId} committed with epoch ${memberEpoch}; its epoch is ${member.epoch} (it last sent ${member.ackedEpoch})`);
   }
 
   private checkCommit(entry: CommitRequest['offsets'][number], owned: ReadonlySet<TpKey> | null, seen: Set<TpKey>): RunnelError | null {

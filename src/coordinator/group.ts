@@ -43,7 +43,14 @@ const NO_KEYS: ReadonlySet<TpKey> = new Set();
 
 export class GroupMember {
   epoch = 0;
-  previousEpoch = -1;
+  /**
+   * The highest epoch the member has sent: epochs from there up to `epoch` were all answered to
+   * it, and it may hold any of them (answers in flight, a cancelled long poll). Below it is a
+   * replay of something it has moved past.
+   */
+  ackedEpoch = 0;
+  /** The epoch at which the latest revocation was announced: only heartbeats at or above it have seen it. */
+  revocationEpoch = 0;
   owned = new Set<TpKey>();
   announced = new Set<TpKey>();
   /** When the coordinator first asked for partitions back and has not got them all yet. */
@@ -66,8 +73,12 @@ export class GroupMember {
   }
 
   bumpEpoch(): void {
-    this.previousEpoch = this.epoch;
     this.epoch++;
+  }
+
+  /** True for an epoch the member may legitimately hold (see ackedEpoch). */
+  acceptsEpoch(epoch: number): boolean {
+    return epoch >= this.ackedEpoch && epoch <= this.epoch;
   }
 }
 
@@ -177,8 +188,8 @@ export class Group {
 
   /**
    * Releases the partitions the member was asked to revoke and no longer reports owning. Only
-   * a heartbeat at the member's current epoch counts: one at an older epoch was sent before the
-   * member heard of the revocation. True when something was released.
+   * a heartbeat at or above the revocation's epoch counts (the caller checks): one below it was
+   * sent before the member heard of the revocation. True when something was released.
    */
   confirm(member: GroupMember, reportedOwned: ReadonlySet<TpKey>): boolean {
     let released = false;
@@ -244,6 +255,7 @@ export class Group {
       if (sameKeys(keep, member.announced)) return false;
       member.announced = keep;
       member.bumpEpoch();
+      member.revocationEpoch = member.epoch;
       return true;
     }
     member.revokeSinceMs = null;
@@ -273,7 +285,8 @@ export class Group {
   /** The new member takes the static member's place: same partitions, epoch and target. */
   private takeOver(previous: GroupMember, member: GroupMember): void {
     member.epoch = previous.epoch;
-    member.previousEpoch = previous.previousEpoch;
+    member.ackedEpoch = previous.ackedEpoch;
+    member.revocationEpoch = previous.revocationEpoch;
     member.owned = previous.owned;
     member.announced = previous.announced;
     member.revokeSinceMs = previous.revokeSinceMs;

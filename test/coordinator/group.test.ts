@@ -86,12 +86,15 @@ class Driver {
   }
 
   /**
-   * GroupCoordinator.heartbeat at the member's current epoch (or its previous one, `stale`),
+   * GroupCoordinator.heartbeat at the member's current epoch (or, `stale`, an older one it may
+   * still hold: from before its latest revocation when that is still acceptable),
    * reporting what it was last told (`announced`), or that plus some of the partitions it is
    * still revoking. `spec` changes the subscription or assignor.
    */
   heartbeat(member: GroupMember, report: Report = 'announced', options: { stale?: boolean; spec?: MemberSpec } = {}): Set<TpKey> {
-    const epoch = options.stale === true ? member.previousEpoch : member.epoch;
+    const epoch = options.stale === true ? Math.max(member.ackedEpoch, member.revocationEpoch - 1) : member.epoch;
+    if (!member.acceptsEpoch(epoch)) throw new Error(`epoch ${epoch} is outside ${member.ackedEpoch}..${member.epoch}`);
+    member.ackedEpoch = epoch;
     const owned = new Set(member.announced);
     if (report !== 'announced') {
       let bits = report.holdRevoking;
@@ -103,7 +106,7 @@ class Driver {
     member.lastHeartbeatMs = this.nowMs;
     member.away = false;
     const reshaped = this.group.updateSpec(member, options.spec ?? member.spec);
-    const released = epoch === member.epoch && this.group.confirm(member, owned);
+    const released = epoch >= member.revocationEpoch && this.group.confirm(member, owned);
     if (reshaped) this.retarget();
     if (reshaped || released) this.reconcile();
     return owned;
@@ -185,7 +188,7 @@ function checkInvariants(d: Driver, before: Map<string, Snapshot>, step: string)
     for (const key of m.owned) {
       check(target.has(key) || !m.announced.has(key), `${step}: ${id} owns ${key}, neither in its target nor being revoked`);
     }
-    check(m.previousEpoch < m.epoch, `${step}: ${id} previousEpoch ${m.previousEpoch} < epoch ${m.epoch}`);
+    check(m.ackedEpoch <= m.epoch, `${step}: ${id} ackedEpoch ${m.ackedEpoch} <= epoch ${m.epoch}`);
   }
   for (const key of d.allKeys()) {
     const owner = group.ownerOf(key);
@@ -417,16 +420,16 @@ describe('Group: join and leave', () => {
     expect(d.group.emptySinceMs).toBe(d.nowMs);
   });
 
-  it('does not release a partition the member still reports, nor on a heartbeat at its previous epoch', () => {
+  it('does not release a partition the member still reports, nor on a heartbeat from before the revocation', () => {
     const d = new Driver({ t: 2 });
     const a = d.join(d.spec('a', ['t']));
     const b = d.join(d.spec('b', ['t']));
     const [revoked] = a.revoking;
+    d.heartbeat(a, 'announced', { stale: true });
+    expect(a.owned.has(revoked)).toBe(true);
     d.heartbeat(a, { holdRevoking: 1 });
     expect(a.owned.has(revoked)).toBe(true);
     expect(b.owned.size).toBe(0);
-    d.heartbeat(a, 'announced', { stale: true });
-    expect(a.owned.has(revoked)).toBe(true);
     d.heartbeat(a);
     expect(a.owned.has(revoked)).toBe(false);
     expect(b.owned.has(revoked)).toBe(true);

@@ -2,6 +2,7 @@
  * `runnel topics create|list|describe|alter|delete` and `runnel offsets`: thin wrappers over the
  * SDK's Admin client. Output is plain text, one line per item, so it pipes into other tools.
  */
+import os from 'node:os';
 import type { Command } from 'commander';
 import { RunnelError } from '../../common/errors.js';
 import { connect, type Runnel } from '../../client/index.js';
@@ -31,7 +32,9 @@ export function brokersOf(program: Command): string[] {
 
 /** Runs `fn` with a client that fails fast when no broker answers, and closes it after. */
 export async function withClient<T>(program: Command, fn: (runnel: Runnel) => Promise<T>): Promise<T> {
-  const runnel = connect({ brokers: brokersOf(program), requestTimeoutMs: 10_000 });
+  // The client id shows in `groups describe`, so members on one host can be told apart.
+  const clientId = `runnel-cli@${os.hostname()}:${process.pid}`.slice(0, 249);
+  const runnel = connect({ brokers: brokersOf(program), requestTimeoutMs: 10_000, clientId });
   try {
     return await fn(runnel);
   } finally {
@@ -49,6 +52,13 @@ export function parseTime(text: string): number {
   const ms = /^\d+$/.test(text) ? asNumber : Date.parse(text);
   if (!Number.isSafeInteger(ms) || ms < 0) throw new RunnelError('INVALID_ARGUMENT', `"${text}" is neither ISO-8601 nor epoch milliseconds`);
   return ms;
+}
+
+/** A whole number (negative allowed), for flags like --to-offset and --shift-by. */
+export function parseInteger(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new RunnelError('INVALID_ARGUMENT', `${flag} takes an integer, got "${text}"`);
+  return n;
 }
 
 export function registerTopicsCommands(program: Command): void {
@@ -81,13 +91,25 @@ export function registerTopicsCommands(program: Command): void {
   );
   topics
     .command('alter <name>')
+    .description('grow a topic to --partitions n (never shrinks; first), and/or change configs')
+    .option('--partitions <n>', 'new total number of partitions (more than now)')
     .option('--config <key=value>', 'topic config to change (repeatable)', collect, [])
-    .action((name: string, flags: { config: string[] }) =>
-      withClient(program, async (runnel) => {
-        const configs = await runnel.admin().alterConfigs(name, parseConfigs(flags.config));
+    .action((name: string, flags: { partitions?: string; config: string[] }) => {
+      const partitions = flags.partitions === undefined ? undefined : parseInteger(flags.partitions, '--partitions');
+      const changes = parseConfigs(flags.config);
+      return withClient(program, async (runnel) => {
+        const admin = runnel.admin();
+        if (partitions !== undefined) {
+          // A bad config is refused before the topic grows, not after.
+          if (flags.config.length > 0) await admin.alterConfigs(name, changes, { validateOnly: true });
+          await admin.createPartitions(name, partitions);
+          out(`altered topic ${name}: partitions ${partitions}`);
+          if (flags.config.length === 0) return;
+        }
+        const configs = await admin.alterConfigs(name, changes);
         out(`altered topic ${name}: ${Object.entries(configs).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
-      }),
-    );
+      });
+    });
   topics.command('delete <name>').action((name: string) =>
     withClient(program, async (runnel) => {
       await runnel.admin().deleteTopic(name);

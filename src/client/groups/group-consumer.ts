@@ -259,7 +259,11 @@ export class GroupConsumer<V = Buffer> implements AsyncIterable<ConsumerMessage<
     const kept = this.consumer.assignment().map(({ topic, partition }) => ({ topic, partition }));
     const added = partitions.map((tp) => ({ ...tp, from: committed.get(keyOf(tp)) ?? this.options.autoOffsetReset }));
     await this.consumer.assign([...kept, ...added]);
-    await this.options.onAssigned(partitions);
+    // A partition without a committed offset starts where autoOffsetReset put it; that start is
+    // committed too (as Kafka does), or a member that read nothing there would leave no offset
+    // and the next one, starting at 'latest', would skip what was produced in between.
+    for (const tp of partitions) if (!committed.has(keyOf(tp))) this.advance(tp, this.consumer.position(tp.topic, tp.partition));
+    await this.callHook(() => this.options.onAssigned(partitions));
   }
 
   private async onRevoked(partitions: TopicPartition[]): Promise<void> {
@@ -267,8 +271,26 @@ export class GroupConsumer<V = Buffer> implements AsyncIterable<ConsumerMessage<
     if (this.closing === null) await this.consumer.assign(this.consumer.assignment().filter((tp) => !keys.has(keyOf(tp))));
     await this.waitInFlight(keys);
     await this.callHook(() => this.options.onRevoked(partitions));
-    if (this.options.autoCommit) await this.commitPartitions(keys).catch(() => undefined);
+    if (this.options.autoCommit) await this.commitBeforeRelease(keys);
     this.forget(keys);
+  }
+
+  /**
+   * The last commit of revoked partitions, retried while the broker is unreachable (the
+   * partitions stay this member's until it says it released them, bounded by its rebalance
+   * timeout); a refusal (the partitions were lost meanwhile) is not retried.
+   */
+  private async commitBeforeRelease(keys: ReadonlySet<string>): Promise<void> {
+    const backoff = new Backoff(this.options.consumer.retryBackoffMs ?? 100, this.options.consumer.retryBackoffMsMax ?? 5_000);
+    const deadlineMs = Date.now() + this.options.sessionTimeoutMs;
+    for (;;) {
+      try {
+        return await this.commitPartitions(keys);
+      } catch (err) {
+        if (!(err instanceof RunnelError) || !err.retriable || Date.now() > deadlineMs) return;
+        await new Promise((resolve) => setTimeout(resolve, backoff.nextMs()));
+      }
+    }
   }
 
   private async onLost(partitions: TopicPartition[], reason: RunnelError): Promise<void> {
