@@ -268,7 +268,7 @@ export class GroupConsumer<V = Buffer> implements AsyncIterable<ConsumerMessage<
 
   private async onRevoked(partitions: TopicPartition[]): Promise<void> {
     const keys = new Set(partitions.map(keyOf));
-    if (this.closing === null) await this.consumer.assign(this.consumer.assignment().filter((tp) => !keys.has(keyOf(tp))));
+    await this.stopReading(keys);
     await this.waitInFlight(keys);
     await this.callHook(() => this.options.onRevoked(partitions));
     if (this.options.autoCommit) await this.commitBeforeRelease(keys);
@@ -295,9 +295,19 @@ export class GroupConsumer<V = Buffer> implements AsyncIterable<ConsumerMessage<
 
   private async onLost(partitions: TopicPartition[], reason: RunnelError): Promise<void> {
     const keys = new Set(partitions.map(keyOf));
-    if (this.closing === null) await this.consumer.assign(this.consumer.assignment().filter((tp) => !keys.has(keyOf(tp))));
+    await this.stopReading(keys);
     this.forget(keys);
     await this.callHook(() => this.options.onLost(partitions, reason));
+  }
+
+  /** Stops the consumer reading these partitions (nothing to stop once it is closed). */
+  private async stopReading(keys: ReadonlySet<string>): Promise<void> {
+    if (this.closing !== null || this.failure !== null) return;
+    try {
+      await this.consumer.assign(this.consumer.assignment().filter((tp) => !keys.has(keyOf(tp))));
+    } catch (err) {
+      if (!(err instanceof RunnelError) || err.code !== 'CLIENT_CLOSED') throw err;
+    }
   }
 
   private forget(keys: ReadonlySet<string>): void {

@@ -105,7 +105,9 @@ export class GroupMembership {
     this.lastAnsweredSentAtMs = Date.now();
     this.watchdog = setInterval(() => this.checkSession(), Math.max(50, Math.floor(this.options.sessionTimeoutMs / 10)));
     this.watchdog.unref();
-    this.running = this.loop().finally(() => {
+    this.running = this.loop()
+      .catch((err: unknown) => this.handler.failed(asRunnelError(err)))
+      .finally(() => {
       this.running = null;
       if (this.watchdog !== null) clearInterval(this.watchdog);
       this.watchdog = null;
@@ -210,6 +212,12 @@ export class GroupMembership {
   }
 
   private async onFailure(error: RunnelError): Promise<void> {
+    if (error.code === 'CLIENT_CLOSED' && this.connection.isClosed) {
+      // The application closed the connection under the consumer: nothing more can be sent.
+      this.stopping = true;
+      await this.serially(() => this.loseAll(error));
+      return;
+    }
     if (LOST_CODES.has(error.code)) {
       await this.serially(async () => {
         this.target.clear();
