@@ -108,10 +108,10 @@ export class GroupMembership {
     this.running = this.loop()
       .catch((err: unknown) => this.handler.failed(asRunnelError(err)))
       .finally(() => {
-      this.running = null;
-      if (this.watchdog !== null) clearInterval(this.watchdog);
-      this.watchdog = null;
-    });
+        this.running = null;
+        if (this.watchdog !== null) clearInterval(this.watchdog);
+        this.watchdog = null;
+      });
   }
 
   /**
