@@ -46,13 +46,21 @@ export class Accumulator {
     tracker.allPlaced();
   }
 
-  /** Seals open batches that have lingered `lingerMs`; returns when the next one will be due. */
+  /**
+   * Seals open batches that have lingered `lingerMs`; returns when the next one will be due. A
+   * due batch of a partition that still has sealed batches waiting to be sent stays open and
+   * keeps gathering records (up to batchBytes), as Kafka's accumulator does: sealing it would
+   * only queue one more small request behind the full window, and under a steady load with
+   * lingerMs 0 the queue would fill with one-record batches and latency would grow with it. The
+   * sender seals it once the queue has drained (its next run after an answer).
+   */
   sealDue(nowMs: number): number {
     const lingerMs = this.lingerMs();
     for (const state of this.lingering) {
       const dueMs = state.open!.createdAtMs + lingerMs;
       // Insertion order is age order: the first not due has the earliest deadline left.
       if (dueMs > nowMs) return dueMs;
+      if (state.queue.length > 0) continue;
       this.seal(state);
     }
     return Infinity;
