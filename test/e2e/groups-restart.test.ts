@@ -26,11 +26,11 @@ async function startBroker(dataDir: string): Promise<{ child: ChildProcess; addr
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  for await (const line of readline.createInterface({ input: child.stdout! })) {
+  for await (const line of readline.createInterface({ input: child.stdout })) {
     const match = /listening on (\S+)/.exec(line);
     if (match !== null) {
       clearTimeout(timer);
-      return { child, address: match[1]! };
+      return { child, address: match[1] };
     }
   }
   throw new Error('the broker exited before listening');
