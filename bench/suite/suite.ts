@@ -139,6 +139,28 @@ function runJob(job: Job): Promise<JobResult> {
   });
 }
 
+/** Samples a process's resident set (Linux /proc) until stopped; returns the maximum seen. */
+function rssSampler(pid: number): { stop(): number } {
+  let maxBytes = 0;
+  const sample = (): void => {
+    try {
+      const kb = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      if (kb !== undefined) maxBytes = Math.max(maxBytes, Number(kb) * 1024);
+    } catch {
+      // Not Linux, or the process is gone: no figure.
+    }
+  };
+  const timer = setInterval(sample, 200);
+  timer.unref();
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return maxBytes;
+    },
+  };
+}
+
 /** The raw ceiling: the same bytes appended to a file with writeSync, 64 KiB at a time. */
 function rawAppendMBps(dir: string, bytes: number): number {
   const file = path.join(dir, 'raw-append.bin');
@@ -280,11 +302,15 @@ export async function runSuite(argv: string[]): Promise<void> {
     process.stderr.write(`bench suite: broker ${broker.address}; peers: ${peers.map((p) => `${p.name} ${p.version} at ${p.address}`).join(', ') || 'none'}\n`);
     for (const s of skipped) process.stderr.write(`skipped: ${s}\n`);
     const rawMBps = rawAppendMBps(root, 256 * 1024 * 1024);
+    const brokerRss = rssSampler(broker.child.pid!);
     const reps = await runAll(opts, broker.address, peers, runnel);
+    const brokerRssBytesMax = brokerRss.stop();
     const figures = medians(reps);
+    const clientRssBytesMax = Math.max(...figures.filter((f) => f.system.startsWith('runnel')).map((f) => f.rssBytesMax));
     const table = markdown(figures, rawMBps, skipped);
-    process.stdout.write(`\n${table}`);
-    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, medians: figures, reps, skipped };
+    const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
+    process.stdout.write(`\n${table}Broker RSS, highest through the run: ${mib(brokerRssBytesMax)} MiB (target < 300); Runnel client processes: ${mib(clientRssBytesMax)} MiB at most.\n`);
+    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, brokerRssBytesMax, clientRssBytesMax, medians: figures, reps, skipped };
     if (opts.jsonTarget !== null) {
       fs.writeFileSync(opts.jsonTarget, `${JSON.stringify(document, null, 2)}\n`);
       const charts = writeCharts(figures, path.dirname(path.resolve(opts.jsonTarget)), path.basename(opts.jsonTarget, '.json'));
