@@ -19,7 +19,9 @@ import { Runnel } from '../../src/client/index.js';
 
 export interface Job {
   system: 'runnel' | 'redis' | 'nats';
-  kind: 'produce' | 'consume' | 'latency-produce' | 'latency-consume';
+  kind: 'produce' | 'consume' | 'latency-produce' | 'latency-consume' | 'group-consume';
+  /** group-consume: the consumer group this process joins (one member). */
+  groupId?: string;
   /** host:port of the system. */
   target: string;
   /** Topic, stream key or JetStream stream/subject. */
@@ -109,6 +111,22 @@ async function runnelLatencyProduce(job: Job, pool: Buffer[]): Promise<number> {
   const producer = runnel.producer({ acks: job.acks, lingerMs: 0 });
   const durationMs = await paced(job, pool, (value) => producer.send({ topic: job.name, messages: [{ value }] }));
   await producer.flush();
+  await runnel.close();
+  return durationMs;
+}
+
+/** Fan-out: one member of its own group reads `records` from the start; timed from its first record. */
+async function runnelGroupConsume(job: Job): Promise<number> {
+  const runnel = new Runnel({ brokers: [job.target] });
+  const consumer = runnel.consumer({ groupId: job.groupId ?? 'bench', topics: [job.name], autoOffsetReset: 'earliest' });
+  let seen = 0;
+  let started = 0;
+  for await (const batch of consumer.batches()) {
+    if (started === 0) started = nowMs();
+    seen += batch.messages.length;
+    if (seen >= job.records) break;
+  }
+  const durationMs = nowMs() - started;
   await runnel.close();
   return durationMs;
 }
@@ -265,6 +283,7 @@ async function main(): Promise<void> {
       produce: { runnel: () => runnelProduce(job, pool), redis: () => redisProduce(job, pool), nats: () => natsProduce(job, pool) },
       consume: { runnel: () => runnelConsume(job, null), redis: () => redisConsume(job, null), nats: () => natsConsume(job, null) },
       'latency-produce': { runnel: () => latencyProduce(job, pool), redis: () => latencyProduce(job, pool), nats: () => latencyProduce(job, pool) },
+      'group-consume': { runnel: () => runnelGroupConsume(job), redis: () => Promise.reject(new Error('no groups for redis here')), nats: () => Promise.reject(new Error('no groups for nats here')) },
     }[job.kind][job.system];
     const durationMs = await run();
     result = { records: job.records, durationMs, rssBytesMax };

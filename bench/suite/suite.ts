@@ -8,6 +8,7 @@
  *   produce    records/s and MB/s, 100 B and 1 KiB records; Runnel acks leader / all (and lz4
  *              for 100 B), Redis appendfsync everysec / always, NATS JetStream default sync
  *   consume    catch-up: read what the produce run wrote, from the start
+ *   fan-out    one producer, four subscribers in four consumer groups, all at once (Runnel only)
  *   latency    send-to-receipt at fixed rates (HdrHistogram p50 / p99 / p99.9 / max), producer and
  *              consumer in separate processes; Runnel with lingerMs 0
  * Durability is paired as fairly as the peers allow: Runnel acks leader against Redis everysec
@@ -214,7 +215,7 @@ const recordsFor = (subject: Subject, records: number, recordBytes: number): num
 async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], runnel: Runnel): Promise<Figure[][]> {
   const admin = runnel.admin();
   const sizes = opts.recordSizes;
-  const perRep = sizes.reduce((n, b) => n + subjects(broker, peers, b).length * 2, 0) + opts.rates.length * subjects(broker, peers, 100).filter((s) => s.compression === 'none').length;
+  const perRep = 1 + sizes.reduce((n, b) => n + subjects(broker, peers, b).length * 2, 0) + opts.rates.length * subjects(broker, peers, 100).filter((s) => s.compression === 'none').length;
   const progress = new Progress(perRep * opts.reps);
   const reps: Figure[][] = [];
   for (let rep = 0; rep < opts.reps; rep++) {
@@ -234,6 +235,8 @@ async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], runnel:
         if (subject.system === 'runnel') await admin.deleteTopic(name);
       }
     }
+    figures.push(...(await fanOut(admin, broker, opts, rep)));
+    progress.step(`rep ${rep + 1} fan-out`);
     for (const rate of opts.rates) {
       for (const subject of subjects(broker, peers, 100).filter((s) => s.compression === 'none')) {
         const name = `latency-${rate}-${subject.label.replace(/\s+/g, '-')}-${rep}`;
@@ -252,6 +255,23 @@ async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], runnel:
     reps.push(figures);
   }
   return reps;
+}
+
+/**
+ * Fan-out: one producer process and four consumer processes, each the one member of its own
+ * group, all started together on a fresh 4-partition topic; records/s per subscriber (from its
+ * first record to its last) and for the producer.
+ */
+async function fanOut(admin: ReturnType<Runnel['admin']>, broker: string, opts: SuiteOptions, rep: number): Promise<Figure[]> {
+  const name = `fanout-${rep}`;
+  await admin.createTopic(name, { partitions: 4 });
+  const base: Job = { system: 'runnel', kind: 'group-consume', target: broker, name, records: opts.records, recordBytes: 100, acks: 'leader', compression: 'none', partitions: 4, rate: 0 };
+  const subscribers = Array.from({ length: 4 }, (_, i) => runJob({ ...base, groupId: `fanout-${rep}-${i}` }));
+  const produced = await runJob({ ...base, kind: 'produce' });
+  const consumed = await Promise.all(subscribers);
+  await admin.deleteTopic(name);
+  const slowest = consumed.reduce((a, b) => (a.durationMs > b.durationMs ? a : b));
+  return [figure('fan-out produce', 'runnel acks leader', 100, produced), figure('fan-out, slowest of 4 groups', 'runnel acks leader', 100, slowest)];
 }
 
 function figure(workload: string, system: string, recordBytes: number, result: JobResult): Figure {
