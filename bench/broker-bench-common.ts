@@ -10,7 +10,9 @@
  * - Channel option presets, applied identically to the baseline and the subject clients.
  * - The batch pool: RecordBatch v2 batches of 100-byte records, at most 64 KiB each.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
+import readline from 'node:readline';
 import type * as grpc from '@grpc/grpc-js';
 import { Pos, readBatchSize } from '../src/format/batch-header.js';
 import { encodeRecordBatch, type RecordInput } from '../src/format/record-batch.js';
@@ -215,6 +217,24 @@ export function countRecords(buf: Buffer): number {
 
 // ---------------------------------------------------------------------------------------------
 // Small shared helpers
+
+/**
+ * Starts `runnel broker` (the compiled CLI at `cli`) as a child process on port 0 with the
+ * `npm start` heap setting and the extra flags; resolves once it prints `listening on`.
+ */
+export async function startBrokerChild(cli: string, dataDir: string, extraArgs: readonly string[] = []): Promise<{ child: ChildProcess; address: string }> {
+  const args = ['--initial-old-space-size=128', cli, 'broker', '--data', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--log-level', 'warn', ...extraArgs];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  for await (const line of readline.createInterface({ input: child.stdout })) {
+    const address = listeningAddress(line);
+    if (address !== null) {
+      clearTimeout(timer);
+      return { child, address };
+    }
+  }
+  throw new Error('the broker exited before listening');
+}
 
 /** The last `listening on HOST:PORT` of a child's stdout line, or null. */
 export function listeningAddress(line: string): string | null {

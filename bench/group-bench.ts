@@ -23,7 +23,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Runnel } from '../src/client/index.js';
-import { listeningAddress } from './broker-bench-common.js';
+import { startBrokerChild } from './broker-bench-common.js';
 import { machine, median, row, writeReport } from './report.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/index.js', import.meta.url));
@@ -124,18 +124,8 @@ function until(members: readonly Member[], check: () => boolean, what: string): 
   });
 }
 
-async function startBroker(dataDir: string): Promise<{ child: ChildProcess; address: string }> {
-  const args = [CLI, 'broker', '--data', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--log-level', 'warn', '--set', 'groups.initialAssignmentDelayMs=0'];
-  const child = spawn(process.execPath, ['--initial-old-space-size=128', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  for await (const line of readline.createInterface({ input: child.stdout })) {
-    const address = listeningAddress(line);
-    if (address !== null) {
-      clearTimeout(timer);
-      return { child, address };
-    }
-  }
-  throw new Error('the broker exited before listening');
+function startBroker(dataDir: string): Promise<{ child: ChildProcess; address: string }> {
+  return startBrokerChild(CLI, dataDir, ['--set', 'groups.initialAssignmentDelayMs=0']);
 }
 
 // ---- scenarios ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Runnel } from '../../src/client/index.js';
-import { listeningAddress } from '../broker-bench-common.js';
+import { startBrokerChild } from '../broker-bench-common.js';
 import { machine, median } from '../report.js';
 import type { Job, JobResult } from './client.js';
 import { writeCharts } from './charts.js';
@@ -88,18 +88,8 @@ class Progress {
 
 // ---- processes -------------------------------------------------------------------------------
 
-async function startBroker(dataDir: string): Promise<{ child: ChildProcess; address: string }> {
-  const args = ['--initial-old-space-size=128', CLI, 'broker', '--data', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--log-level', 'warn', '--set', 'groups.initialAssignmentDelayMs=0'];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  for await (const line of readline.createInterface({ input: child.stdout })) {
-    const address = listeningAddress(line);
-    if (address !== null) {
-      clearTimeout(timer);
-      return { child, address };
-    }
-  }
-  throw new Error('the broker exited before listening');
+function startBroker(dataDir: string): Promise<{ child: ChildProcess; address: string }> {
+  return startBrokerChild(CLI, dataDir, ['--set', 'groups.initialAssignmentDelayMs=0']);
 }
 
 interface Peer {
