@@ -19,7 +19,7 @@
  * versions, and SVG charts next to the JSON (produce and consume bars, latency percentiles).
  *
  * Usage: node dist/bench/suite/suite.js [--quick] [--records N] [--reps N] [--rates 1000,10000]
- *        [--workload FILE.json] [--no-peers] [--json FILE]
+ *        [--workload FILE.json|FILE.yaml] [--no-peers] [--json FILE]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,8 +27,9 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { Runnel } from '../../src/client/index.js';
-import { startBrokerChild } from '../broker-bench-common.js';
+import { listeningAddress, startBrokerChild } from '../broker-bench-common.js';
 import { machine, median } from '../report.js';
 import type { Job, JobResult } from './client.js';
 import { writeCharts } from './charts.js';
@@ -37,6 +38,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CLIENT = path.join(HERE, 'client.js');
 const CLI = path.join(HERE, '..', '..', 'src', 'cli', 'index.js');
 const PEERS_SCRIPT = path.join(HERE, '..', '..', '..', 'scripts', 'peers.sh');
+const RAW_SERVER = path.join(HERE, '..', 'broker-bench-raw-server.js');
+const RAW_CLIENT = path.join(HERE, '..', 'broker-bench-client.js');
 
 export interface SuiteOptions {
   records: number;
@@ -49,6 +52,22 @@ export interface SuiteOptions {
   quick: boolean;
 }
 
+/**
+ * A workload file, JSON or YAML (by its extension): any of records, recordSizes, rates,
+ * latencySeconds, reps; flags win over it. Example (YAML):
+ *   records: 1000000
+ *   recordSizes: [100, 1024, 4096]
+ *   rates: [1000, 10000]
+ */
+function readWorkload(file: string): Partial<SuiteOptions> {
+  const text = fs.readFileSync(file, 'utf8');
+  const parsed: unknown = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${file}: a workload file holds an object`);
+  const known = new Set(['records', 'recordSizes', 'rates', 'latencySeconds', 'reps']);
+  for (const key of Object.keys(parsed)) if (!known.has(key)) throw new Error(`${file}: unknown workload key ${key} (known: ${[...known].join(', ')})`);
+  return parsed;
+}
+
 function parseArgs(argv: string[]): SuiteOptions {
   const quick = argv.includes('--quick');
   const value = (flag: string): string | undefined => {
@@ -56,7 +75,7 @@ function parseArgs(argv: string[]): SuiteOptions {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const workloadFile = value('--workload');
-  const fromFile = workloadFile === undefined ? {} : (JSON.parse(fs.readFileSync(workloadFile, 'utf8')) as Partial<SuiteOptions>);
+  const fromFile = workloadFile === undefined ? {} : readWorkload(workloadFile);
   const options: SuiteOptions = {
     records: Number(value('--records') ?? fromFile.records ?? (quick ? 100_000 : 500_000)),
     recordSizes: fromFile.recordSizes ?? [100, 1024],
@@ -128,6 +147,39 @@ function runJob(job: Job): Promise<JobResult> {
       else reject(new Error(`${job.system} ${job.kind}: ${error ?? 'exited without a result'}`));
     });
   });
+}
+
+/**
+ * The raw grpc-js ceiling: a client process streaming 64 KiB messages to the broker bench's raw
+ * server process (passthrough serialization, nothing done with the bytes), MB/s.
+ */
+async function rawGrpcMBps(bytes: number): Promise<number> {
+  const server = spawn(process.execPath, [RAW_SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    let target = '';
+    for await (const line of readline.createInterface({ input: server.stdout })) {
+      const address = listeningAddress(line);
+      if (address !== null) {
+        target = address;
+        break;
+      }
+    }
+    const job = { kind: 'rawUpload', target, channelOptions: {}, bytes, warmupBytes: 8 * 2 ** 20, window: 16, topic: '', partitions: 1, acks: 'ACKS_LEADER', finalFlush: false };
+    // Its stdin stays open while it runs: the client exits when its parent goes away.
+    const client = spawn(process.execPath, [RAW_CLIENT, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      for await (const line of readline.createInterface({ input: client.stdout })) {
+        const event = JSON.parse(line) as { event: string; bytes?: number; durationMs?: number; message?: string };
+        if (event.event === 'result') return event.bytes! / event.durationMs! / 1000;
+        if (event.event === 'error') throw new Error(`raw grpc upload: ${event.message ?? 'failed'}`);
+      }
+      throw new Error('the raw grpc client exited without a result');
+    } finally {
+      client.kill('SIGTERM');
+    }
+  } finally {
+    server.kill('SIGTERM');
+  }
 }
 
 /** Samples a process's resident set (Linux /proc) until stopped; returns the maximum seen. */
@@ -280,7 +332,7 @@ function medians(reps: Figure[][]): Figure[] {
   });
 }
 
-function markdown(figures: Figure[], rawMBps: number, skipped: string[]): string {
+function markdown(figures: Figure[], rawMBps: number, rawGrpc: number, skipped: string[]): string {
   const lines = ['| workload | system | record | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | runnel acks leader vs this |', '|---|---|---|---:|---:|---:|---:|---:|---:|---:|'];
   const f2 = (n: number | undefined): string => (n === undefined ? '-' : n.toFixed(2));
   for (const f of figures) {
@@ -295,7 +347,12 @@ function markdown(figures: Figure[], rawMBps: number, skipped: string[]): string
     lines.push(`| ${f.workload} | ${f.system} | ${f.recordBytes} B | ${Math.round(f.recordsPerSec).toLocaleString('en-US')} | ${f.mbPerSec.toFixed(1)} | ${f2(f.latencyMs?.p50)} | ${f2(f.latencyMs?.p99)} | ${f2(f.latencyMs?.p999)} | ${f2(f.latencyMs?.max)} | ${f.system === 'runnel acks leader' ? '1' : ratio} |`);
   }
   const leader100 = figures.find((f) => f.workload === 'produce' && f.recordBytes === 100 && f.system === 'runnel acks leader');
-  lines.push('', `Raw file append of the same bytes (writeSync, 64 KiB): ${rawMBps.toFixed(0)} MB/s; Runnel produce, 100 B, acks leader: ${leader100?.mbPerSec.toFixed(1) ?? '-'} MB/s (${leader100 === undefined ? '-' : (leader100.mbPerSec / rawMBps).toFixed(2)} of it).`);
+  const of = (ceiling: number): string => (leader100 === undefined ? '-' : (leader100.mbPerSec / ceiling).toFixed(2));
+  lines.push(
+    '',
+    `Raw ceilings in this run: file append of the same bytes (writeSync, 64 KiB) ${rawMBps.toFixed(0)} MB/s; a raw grpc-js client stream (64 KiB messages, two processes) ${rawGrpc.toFixed(0)} MB/s. ` +
+      `Runnel produce, 100 B, acks leader: ${leader100?.mbPerSec.toFixed(1) ?? '-'} MB/s = ${of(rawMBps)} of the file append, ${of(rawGrpc)} of the grpc-js stream (issue 6 target: 0.5).`,
+  );
   lines.push('"runnel acks leader vs this": Runnel acks leader\'s records/s divided by this row\'s (above 1: Runnel is faster), or Runnel\'s p99 divided by this row\'s (below 1: Runnel is faster).');
   for (const s of skipped) lines.push(`Skipped: ${s}`);
   return `${lines.join('\n')}\n`;
@@ -312,15 +369,16 @@ export async function runSuite(argv: string[]): Promise<void> {
     process.stderr.write(`bench suite: broker ${broker.address}; peers: ${peers.map((p) => `${p.name} ${p.version} at ${p.address}`).join(', ') || 'none'}\n`);
     for (const s of skipped) process.stderr.write(`skipped: ${s}\n`);
     const rawMBps = rawAppendMBps(root, 256 * 1024 * 1024);
+    const rawGrpc = await rawGrpcMBps((opts.quick ? 128 : 512) * 2 ** 20);
     const brokerRss = rssSampler(broker.child.pid!);
     const reps = await runAll(opts, broker.address, peers, runnel);
     const brokerRssBytesMax = brokerRss.stop();
     const figures = medians(reps);
     const clientRssBytesMax = Math.max(...figures.filter((f) => f.system.startsWith('runnel')).map((f) => f.rssBytesMax));
-    const table = markdown(figures, rawMBps, skipped);
+    const table = markdown(figures, rawMBps, rawGrpc, skipped);
     const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
     process.stdout.write(`\n${table}Broker RSS, highest through the run: ${mib(brokerRssBytesMax)} MiB (target < 300); Runnel client processes: ${mib(clientRssBytesMax)} MiB at most.\n`);
-    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, brokerRssBytesMax, clientRssBytesMax, medians: figures, reps, skipped };
+    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, rawGrpcMBps: rawGrpc, brokerRssBytesMax, clientRssBytesMax, medians: figures, reps, skipped };
     if (opts.jsonTarget !== null) {
       fs.writeFileSync(opts.jsonTarget, `${JSON.stringify(document, null, 2)}\n`);
       const charts = writeCharts(figures, path.dirname(path.resolve(opts.jsonTarget)), path.basename(opts.jsonTarget, '.json'));
