@@ -116,7 +116,6 @@ export class GroupCoordinator {
     }
     member.ackedEpoch = checked.memberEpoch;
     member.lastHeartbeatMs = nowMs;
-    member.away = false;
     const reshaped = group.updateSpec(member, checked.spec);
     const released = checked.memberEpoch >= member.revocationEpoch && group.confirm(member, checked.owned);
     if (reshaped) this.retarget(group);
@@ -163,10 +162,12 @@ export class GroupCoordinator {
     return { memberId: member.memberId, memberEpoch: LEAVE_EPOCH, heartbeatIntervalMs: this.intervalFor(member), assignment: [], pendingPartitions: [] };
   }
 
-  /** A static member going away for less than its session timeout keeps its partitions. */
+  /**
+   * A static member going away for less than its session timeout keeps its partitions: it stays
+   * a member, and its session timeout (counted from now) removes it unless it comes back.
+   */
   private leaveForNow(group: Group, member: GroupMember, nowMs: number): HeartbeatResponse {
     if (member.spec.instanceId === null) return this.leave(group, member, nowMs, 'left');
-    member.away = true;
     member.lastHeartbeatMs = nowMs;
     this.wakeParked(member);
     return { memberId: member.memberId, memberEpoch: STATIC_LEAVE_EPOCH, heartbeatIntervalMs: this.intervalFor(member), assignment: [], pendingPartitions: [] };
@@ -178,7 +179,7 @@ export class GroupCoordinator {
     this.logger.info({ groupId: group.groupId, memberId: member.memberId, reason, members: group.members.size }, 'member left the group');
     if (group.members.size === 0) {
       // Kept while it has offsets (describe, reset); otherwise there is nothing left of it.
-      this.dropIfGone(group.groupId);
+      this.forgetIfGone(group.groupId);
       return;
     }
     this.retarget(group);
@@ -336,7 +337,7 @@ export class GroupCoordinator {
     for (const groupId of this.store.groupIds()) {
       const doomed = [...this.store.offsetsOf(groupId).keys()].filter((key) => parseTpKey(key).topic === topic);
       if (doomed.length > 0) await this.store.remove(groupId, doomed);
-      this.dropIfGone(groupId);
+      this.forgetIfGone(groupId);
     }
     this.onTopicsChanged([topic]);
   }
@@ -370,7 +371,7 @@ export class GroupCoordinator {
   }
 
   /** Forgets a group with neither members nor offsets left. */
-  private dropIfGone(groupId: string): void {
+  forgetIfGone(groupId: string): void {
     const group = this.groups.get(groupId);
     if (group !== undefined && group.members.size === 0 && this.store.offsetsOf(groupId).size === 0) this.groups.delete(groupId);
   }

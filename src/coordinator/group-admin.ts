@@ -105,12 +105,12 @@ export async function deleteGroup(coordinator: GroupCoordinator, groupId: string
   validateGroupId(groupId);
   const group = coordinator.groups.get(groupId);
   if (group !== undefined && group.members.size > 0) throw new RunnelError('GROUP_NOT_EMPTY', `group "${groupId}" has ${group.members.size} members; stop them first`, { groupId });
-  if (coordinator.store.offsetsOf(groupId).size === 0 && (group === undefined || group.members.size === 0)) {
-    coordinator.groups.delete(groupId);
+  if (coordinator.store.offsetsOf(groupId).size === 0) {
+    coordinator.forgetIfGone(groupId);
     throw new RunnelError('UNKNOWN_GROUP', `group "${groupId}" does not exist`, { groupId });
   }
   await coordinator.store.remove(groupId);
-  coordinator.groups.delete(groupId);
+  coordinator.forgetIfGone(groupId);
 }
 
 /**

@@ -55,8 +55,6 @@ export class GroupMember {
   announced = new Set<TpKey>();
   /** When the coordinator first asked for partitions back and has not got them all yet. */
   revokeSinceMs: number | null = null;
-  /** A static member that said it will be back (epoch -2): kept, with its partitions, until its session times out. */
-  away = false;
 
   constructor(
     public spec: MemberSpec,
@@ -148,7 +146,6 @@ export class Group {
     if (existing !== undefined) {
       const changed = this.updateSpec(existing, spec);
       existing.lastHeartbeatMs = nowMs;
-      existing.away = false;
       return { member: existing, changed, replaced: null };
     }
     const previous = spec.instanceId === null ? undefined : this.memberByInstance(spec.instanceId);

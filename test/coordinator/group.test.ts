@@ -104,7 +104,6 @@ class Driver {
       }
     }
     member.lastHeartbeatMs = this.nowMs;
-    member.away = false;
     const reshaped = this.group.updateSpec(member, options.spec ?? member.spec);
     const released = epoch >= member.revocationEpoch && this.group.confirm(member, owned);
     if (reshaped) this.retarget();

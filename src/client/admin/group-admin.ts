@@ -6,6 +6,7 @@
  */
 import { RunnelError } from '../../common/errors.js';
 import { errorFromMessage } from '../connection.js';
+import { toLists } from '../groups/partitions.js';
 import { invalidArgument, requireInt, requireTopic } from './arguments.js';
 
 export type GroupState = 'empty' | 'reconciling' | 'stable';
@@ -116,9 +117,8 @@ export async function deleteGroup(call: Call, groupId: string): Promise<void> {
 
 /** The group's committed offsets: of the named partitions, or all it has. */
 export async function fetchGroupOffsets(call: Call, groupId: string, partitions: readonly { topic: string; partition: number }[] = []): Promise<CommittedGroupOffset[]> {
-  const byTopic = new Map<string, number[]>();
-  for (const { topic, partition } of partitions) byTopic.set(requireTopic(topic), [...(byTopic.get(topic) ?? []), requireInt(partition, 'partition')]);
-  const request = { groupId: requireGroupId(groupId), partitions: [...byTopic].map(([topic, list]) => ({ topic, partitions: list })) };
+  const checked = partitions.map(({ topic, partition }) => ({ topic: requireTopic(topic), partition: requireInt(partition, 'partition') }));
+  const request = { groupId: requireGroupId(groupId), partitions: toLists(checked) };
   const response = await call<{ error: WireError; offsets: CommittedGroupOffset[] }>('fetchOffsets', request);
   throwIf(response.error, { groupId });
   return response.offsets.map(({ topic, partition, offset, metadata, commitTimestampMs }) => ({ topic, partition, offset, metadata, commitTimestampMs }));

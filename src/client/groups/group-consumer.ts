@@ -281,13 +281,18 @@ export class GroupConsumer<V = Buffer> implements AsyncIterable<ConsumerMessage<
    * timeout); a refusal (the partitions were lost meanwhile) is not retried.
    */
   private async commitBeforeRelease(keys: ReadonlySet<string>): Promise<void> {
-    const backoff = new Backoff(this.options.consumer.retryBackoffMs ?? 100, this.options.consumer.retryBackoffMsMax ?? 5_000);
     const deadlineMs = Date.now() + this.options.sessionTimeoutMs;
+    await this.retryWhileRetriable(() => this.commitPartitions(keys), () => Date.now() > deadlineMs).catch(() => undefined);
+  }
+
+  /** Runs `attempt` again after a backoff while it fails with a retriable error and `giveUp()` is false. */
+  private async retryWhileRetriable<T>(attempt: () => Promise<T>, giveUp: () => boolean): Promise<T> {
+    const backoff = new Backoff(this.options.consumer.retryBackoffMs ?? 100, this.options.consumer.retryBackoffMsMax ?? 5_000);
     for (;;) {
       try {
-        return await this.commitPartitions(keys);
+        return await attempt();
       } catch (err) {
-        if (!(err instanceof RunnelError) || !err.retriable || Date.now() > deadlineMs) return;
+        if (!(err instanceof RunnelError) || !err.retriable || giveUp()) throw err;
         await new Promise((resolve) => setTimeout(resolve, backoff.nextMs()));
       }
     }
@@ -342,25 +347,19 @@ export class GroupConsumer<V = Buffer> implements AsyncIterable<ConsumerMessage<
   // ---- offsets --------------------------------------------------------------------------------
 
   /** Committed offsets of the partitions (retried while the broker is unavailable). */
-  private async fetchCommitted(partitions: TopicPartition[]): Promise<Map<string, number>> {
-    const backoff = new Backoff(this.options.consumer.retryBackoffMs ?? 100, this.options.consumer.retryBackoffMsMax ?? 5_000);
-    for (;;) {
-      try {
-        const response = await this.connection.unary<FetchOffsetsResponse>('groups', 'fetchOffsets', { groupId: this.options.groupId, partitions: toLists(partitions) });
-        const error = errorFromMessage(response.error);
-        if (error !== null) throw error;
-        const out = new Map<string, number>();
-        for (const { topic, partition, offset } of response.offsets) {
-          if (offset < 0) continue;
-          out.set(keyOf({ topic, partition }), offset);
-          this.committed.set(keyOf({ topic, partition }), offset);
-        }
-        return out;
-      } catch (err) {
-        if (!(err instanceof RunnelError) || !err.retriable || this.closing !== null) throw err;
-        await new Promise((resolve) => setTimeout(resolve, backoff.nextMs()));
+  private fetchCommitted(partitions: TopicPartition[]): Promise<Map<string, number>> {
+    return this.retryWhileRetriable(async () => {
+      const response = await this.connection.unary<FetchOffsetsResponse>('groups', 'fetchOffsets', { groupId: this.options.groupId, partitions: toLists(partitions) });
+      const error = errorFromMessage(response.error);
+      if (error !== null) throw error;
+      const out = new Map<string, number>();
+      for (const { topic, partition, offset } of response.offsets) {
+        if (offset < 0) continue;
+        out.set(keyOf({ topic, partition }), offset);
+        this.committed.set(keyOf({ topic, partition }), offset);
       }
-    }
+      return out;
+    }, () => this.closing !== null);
   }
 
   /** Commits processed offsets (of `keys`, or all) that changed; one commit at a time. */
