@@ -46,6 +46,8 @@ export interface SuiteOptions {
   recordSizes: number[];
   rates: number[];
   latencySeconds: number;
+  /** Seconds sent at the rate before the measured `latencySeconds`, not recorded (JIT, connections, caches). */
+  latencyWarmupSeconds: number;
   reps: number;
   peers: boolean;
   jsonTarget: string | null;
@@ -54,7 +56,7 @@ export interface SuiteOptions {
 
 /**
  * A workload file, JSON or YAML (by its extension): any of records, recordSizes, rates,
- * latencySeconds, reps; flags win over it. Example (YAML):
+ * latencySeconds, latencyWarmupSeconds, reps; flags win over it. Example (YAML):
  *   records: 1000000
  *   recordSizes: [100, 1024, 4096]
  *   rates: [1000, 10000]
@@ -63,7 +65,7 @@ function readWorkload(file: string): Partial<SuiteOptions> {
   const text = fs.readFileSync(file, 'utf8');
   const parsed: unknown = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${file}: a workload file holds an object`);
-  const known = new Set(['records', 'recordSizes', 'rates', 'latencySeconds', 'reps']);
+  const known = new Set(['records', 'recordSizes', 'rates', 'latencySeconds', 'latencyWarmupSeconds', 'reps']);
   for (const key of Object.keys(parsed)) if (!known.has(key)) throw new Error(`${file}: unknown workload key ${key} (known: ${[...known].join(', ')})`);
   return parsed;
 }
@@ -81,12 +83,13 @@ function parseArgs(argv: string[]): SuiteOptions {
     recordSizes: fromFile.recordSizes ?? [100, 1024],
     rates: (value('--rates') ?? fromFile.rates?.join(',') ?? (quick ? '10000' : '1000,10000,50000')).split(',').map(Number),
     latencySeconds: Number(fromFile.latencySeconds ?? (quick ? 2 : 5)),
+    latencyWarmupSeconds: Number(fromFile.latencyWarmupSeconds ?? (quick ? 1 : 2)),
     reps: Number(value('--reps') ?? fromFile.reps ?? (quick ? 1 : 3)),
     peers: !argv.includes('--no-peers'),
     jsonTarget: value('--json') ?? null,
     quick,
   };
-  const ok = Number.isInteger(options.records) && options.records >= 1000 && options.reps >= 1 && options.rates.every((r) => Number.isInteger(r) && r > 0) && options.recordSizes.every((b) => Number.isInteger(b) && b >= 16);
+  const ok = Number.isInteger(options.records) && options.records >= 1000 && options.reps >= 1 && options.latencySeconds > 0 && options.latencyWarmupSeconds >= 0 && options.rates.every((r) => Number.isInteger(r) && r > 0) && options.recordSizes.every((b) => Number.isInteger(b) && b >= 16);
   if (!ok) throw new Error('usage: suite.js [--quick] [--records N>=1000] [--reps N] [--rates R,R] [--workload FILE.json] [--no-peers] [--json FILE]');
   return options;
 }
@@ -283,8 +286,9 @@ async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], runnel:
       for (const subject of subjects(broker, peers, 100).filter((s) => s.compression === 'none')) {
         const name = `latency-${rate}-${subject.label.replace(/\s+/g, '-')}-${rep}`;
         if (subject.system === 'runnel') await admin.createTopic(name, { partitions: 1 });
-        const records = rate * opts.latencySeconds;
-        const job: Job = { system: subject.system, kind: 'latency-consume', target: subject.target, name, records, recordBytes: 100, acks: subject.acks, compression: 'none', partitions: 1, rate };
+        const warmupRecords = Math.round(rate * opts.latencyWarmupSeconds);
+        const records = warmupRecords + rate * opts.latencySeconds;
+        const job: Job = { system: subject.system, kind: 'latency-consume', target: subject.target, name, records, warmupRecords, recordBytes: 100, acks: subject.acks, compression: 'none', partitions: 1, rate };
         const consuming = runJob(job);
         await new Promise((resolve) => setTimeout(resolve, 500));
         await runJob({ ...job, kind: 'latency-produce' });

@@ -274,6 +274,28 @@ describe('batching', () => {
     // Only the last, partial batch waited for lingerMs.
     expect(Date.now() - started).toBeLessThan(3000);
   });
+
+  it('with lingerMs 0 writes a send on the next turn of the event loop, not after a timer', async () => {
+    const { running } = await startTestBroker();
+    const connection = connectTo(`127.0.0.1:${running.port}`);
+    await createTopic(connection, 'no-linger', 1);
+    const producer = producerOn(connection, { lingerMs: 0 });
+    await producer.send({ topic: 'no-linger', messages: [{ value: 'warm-up' }] });
+    // The answer's own wake-up of the sender has run: it is idle now.
+    await new Promise((resolve) => setImmediate(resolve));
+    const before = producer.stats().requests;
+    const sent = producer.send({ topic: 'no-linger', messages: [{ value: 'now' }] });
+    // Two setImmediate turns take microseconds; a setTimeout(0) (clamped to 1 ms by Node) fires
+    // only after them, so a request written by then was not held back by a timer.
+    let timerFired = false;
+    const timer = setTimeout(() => (timerFired = true), 0);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    clearTimeout(timer);
+    if (!timerFired) expect(producer.stats().requests, 'request written before any 1 ms timer fired').toBe(before + 1);
+    await sent;
+    expect(producer.stats().requests).toBe(before + 1);
+  });
 });
 
 describe('backpressure', () => {

@@ -96,7 +96,10 @@ export class Sender {
   /** A batch was opened: it is due for sealing at `dueAtMs`. */
   opened(batch: ProducerBatch, dueAtMs: number): void {
     this.live.add(batch);
-    this.wakeAt(dueAtMs);
+    // Node clamps setTimeout to at least 1 ms, so with lingerMs 0 every batch would wait that
+    // long (the whole p50 at 10k records/s); a batch due already goes on the next turn.
+    if (dueAtMs <= Date.now()) this.kick();
+    else this.wakeAt(dueAtMs);
   }
 
   /** A batch was sealed into the partition's queue. */
