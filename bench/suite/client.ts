@@ -7,18 +7,22 @@
  * send time (performance.timeOrigin + now(), ms, comparable between processes on one machine).
  *
  * Systems: runnel (the SDK), redis (Streams: pipelined XADD, XREAD COUNT; ioredis), nats
- * (JetStream, file storage: publish with a window of pending acks, ordered consumer; nats.js).
+ * (JetStream, file storage: publish with a window of pending acks, ordered consumer; nats.js),
+ * relay (latency jobs only: the raw grpc-js relay of relay-server.ts, the floor under Runnel).
  *
  * Usage: node dist/bench/suite/client.js '<job JSON>'
  */
 import { randomFillSync } from 'node:crypto';
 import { build } from 'hdr-histogram-js';
 import { Redis } from 'ioredis';
+import * as grpc from '@grpc/grpc-js';
 import { connect as natsConnect, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamClient, type NatsConnection } from 'nats';
+import { CONNECTION_DEFAULTS } from '../../src/client/connection.js';
 import { Runnel } from '../../src/client/index.js';
+import { RelayClientConstructor, type RelayClient } from './relay-server.js';
 
 export interface Job {
-  system: 'runnel' | 'redis' | 'nats';
+  system: 'runnel' | 'redis' | 'nats' | 'relay';
   kind: 'produce' | 'consume' | 'latency-produce' | 'latency-consume' | 'group-consume';
   /** group-consume: the consumer group this process joins (one member). */
   groupId?: string;
@@ -222,6 +226,46 @@ async function natsConsume(job: Job, onRecord: ((value: Buffer) => void) | null)
   return durationMs;
 }
 
+// ---- the raw grpc-js relay (latency floor) -------------------------------------------------
+
+/** The channel options that matter for latency, as the SDK sets them (HTTP/2 window). */
+function relayClient(job: Job): RelayClient {
+  return new RelayClientConstructor(job.target, grpc.credentials.createInsecure(), { 'grpc-node.flow_control_window': CONNECTION_DEFAULTS.receiveWindowBytes });
+}
+
+async function relayLatencyProduce(job: Job, pool: Buffer[]): Promise<number> {
+  const client = relayClient(job);
+  const call = client.push();
+  // Answers come in order, one per message.
+  const waiting: (() => void)[] = [];
+  let head = 0;
+  call.on('data', () => waiting[head++]?.());
+  const failed = new Promise<never>((_, reject) => call.on('error', reject));
+  const durationMs = await Promise.race([failed, paced(job, pool, (value) => new Promise<void>((resolve) => waiting.push(resolve) && call.write(value)))]);
+  call.end();
+  client.close();
+  return durationMs;
+}
+
+async function relayConsume(job: Job, onRecord: (value: Buffer) => void): Promise<number> {
+  const client = relayClient(job);
+  const call = client.tail(Buffer.alloc(0));
+  let seen = 0;
+  let started = 0;
+  await new Promise<void>((resolve, reject) => {
+    call.on('data', (value: Buffer) => {
+      if (started === 0) started = nowMs();
+      onRecord(value);
+      if (++seen >= job.records) resolve();
+    });
+    call.on('error', reject);
+  });
+  const durationMs = nowMs() - started;
+  call.cancel();
+  client.close();
+  return durationMs;
+}
+
 // ---- latency --------------------------------------------------------------------------------
 
 /** Sends `job.records` records at `job.rate` per second, each stamped with its send time. */
@@ -254,7 +298,7 @@ async function latencyConsume(job: Job): Promise<JobResult> {
     if (n++ < warmup) return;
     histogram.recordValue(Math.max(1, Math.round((nowMs() - value.readDoubleBE(0)) * 1000)));
   };
-  const consume = { runnel: () => runnelConsume(job, onRecord), redis: () => redisConsume(job, onRecord, 1000), nats: () => natsConsume(job, onRecord) }[job.system];
+  const consume = { runnel: () => runnelConsume(job, onRecord), redis: () => redisConsume(job, onRecord, 1000), nats: () => natsConsume(job, onRecord), relay: () => relayConsume(job, onRecord) }[job.system];
   const durationMs = await consume();
   const us = (p: number): number => histogram.getValueAtPercentile(p) / 1000;
   return { records: job.records, durationMs, rssBytesMax, latencyMs: { p50: us(50), p99: us(99), p999: us(99.9), max: histogram.maxValue / 1000 } };
@@ -262,6 +306,7 @@ async function latencyConsume(job: Job): Promise<JobResult> {
 
 async function latencyProduce(job: Job, pool: Buffer[]): Promise<number> {
   if (job.system === 'runnel') return runnelLatencyProduce(job, pool);
+  if (job.system === 'relay') return relayLatencyProduce(job, pool);
   if (job.system === 'redis') {
     const [host, port] = job.target.split(':');
     const redis = new Redis({ host, port: Number(port) });
@@ -282,11 +327,12 @@ async function main(): Promise<void> {
   if (job.kind === 'latency-consume') {
     result = await latencyConsume(job);
   } else {
+    const unsupported = (what: string) => () => Promise.reject(new Error(`no ${what} for ${job.system} here`));
     const run = {
-      produce: { runnel: () => runnelProduce(job, pool), redis: () => redisProduce(job, pool), nats: () => natsProduce(job, pool) },
-      consume: { runnel: () => runnelConsume(job, null), redis: () => redisConsume(job, null), nats: () => natsConsume(job, null) },
-      'latency-produce': { runnel: () => latencyProduce(job, pool), redis: () => latencyProduce(job, pool), nats: () => latencyProduce(job, pool) },
-      'group-consume': { runnel: () => runnelGroupConsume(job), redis: () => Promise.reject(new Error('no groups for redis here')), nats: () => Promise.reject(new Error('no groups for nats here')) },
+      produce: { runnel: () => runnelProduce(job, pool), redis: () => redisProduce(job, pool), nats: () => natsProduce(job, pool), relay: unsupported('produce') },
+      consume: { runnel: () => runnelConsume(job, null), redis: () => redisConsume(job, null), nats: () => natsConsume(job, null), relay: unsupported('consume') },
+      'latency-produce': { runnel: () => latencyProduce(job, pool), redis: () => latencyProduce(job, pool), nats: () => latencyProduce(job, pool), relay: () => latencyProduce(job, pool) },
+      'group-consume': { runnel: () => runnelGroupConsume(job), redis: unsupported('groups'), nats: unsupported('groups'), relay: unsupported('groups') },
     }[job.kind][job.system];
     const durationMs = await run();
     result = { records: job.records, durationMs, rssBytesMax };

@@ -40,6 +40,7 @@ const CLI = path.join(HERE, '..', '..', 'src', 'cli', 'index.js');
 const PEERS_SCRIPT = path.join(HERE, '..', '..', '..', 'scripts', 'peers.sh');
 const RAW_SERVER = path.join(HERE, '..', 'broker-bench-raw-server.js');
 const RAW_CLIENT = path.join(HERE, '..', 'broker-bench-client.js');
+const RELAY_SERVER = path.join(HERE, 'relay-server.js');
 
 export interface SuiteOptions {
   records: number;
@@ -185,6 +186,20 @@ async function rawGrpcMBps(bytes: number): Promise<number> {
   }
 }
 
+/** The raw grpc-js relay (relay-server.ts), the latency floor; its stdin is kept open, so it ends with the suite. */
+async function startRelay(): Promise<{ child: ChildProcess; address: string }> {
+  const child = spawn(process.execPath, [RELAY_SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: child.stdout });
+  const address = await new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      const found = listeningAddress(line);
+      if (found !== null) resolve(found);
+    });
+    child.once('exit', () => reject(new Error('the relay exited before listening')));
+  });
+  return { child, address };
+}
+
 /** Samples a process's resident set (Linux /proc) until stopped; returns the maximum seen. */
 function rssSampler(pid: number): { stop(): number } {
   let maxBytes = 0;
@@ -232,6 +247,8 @@ export interface Figure {
   rssBytesMax: number;
 }
 
+const RELAY_LABEL = 'raw grpc-js relay';
+
 interface Subject {
   label: string;
   system: Job['system'];
@@ -257,10 +274,12 @@ function subjects(broker: string, peers: Peer[], recordBytes: number): Subject[]
 const recordsFor = (subject: Subject, records: number, recordBytes: number): number =>
   Math.max(1000, Math.floor((subject.system === 'nats' ? Math.min(records, 100_000) : records) / (recordBytes > 100 ? 4 : 1)));
 
-async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], runnel: Runnel): Promise<Figure[][]> {
+async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], relay: string, runnel: Runnel): Promise<Figure[][]> {
   const admin = runnel.admin();
   const sizes = opts.recordSizes;
-  const perRep = 1 + sizes.reduce((n, b) => n + subjects(broker, peers, b).length * 2, 0) + opts.rates.length * subjects(broker, peers, 100).filter((s) => s.compression === 'none').length;
+  // Latency: every subject without compression, and the raw relay under them all.
+  const latencySubjects: Subject[] = [...subjects(broker, peers, 100).filter((s) => s.compression === 'none'), { label: RELAY_LABEL, system: 'relay', target: relay, acks: 'leader', compression: 'none' }];
+  const perRep = 1 + sizes.reduce((n, b) => n + subjects(broker, peers, b).length * 2, 0) + opts.rates.length * latencySubjects.length;
   const progress = new Progress(perRep * opts.reps);
   const reps: Figure[][] = [];
   for (let rep = 0; rep < opts.reps; rep++) {
@@ -283,7 +302,7 @@ async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], runnel:
     figures.push(...(await fanOut(admin, broker, opts, rep)));
     progress.step(`rep ${rep + 1} fan-out`);
     for (const rate of opts.rates) {
-      for (const subject of subjects(broker, peers, 100).filter((s) => s.compression === 'none')) {
+      for (const subject of latencySubjects) {
         const name = `latency-${rate}-${subject.label.replace(/\s+/g, '-')}-${rep}`;
         if (subject.system === 'runnel') await admin.createTopic(name, { partitions: 1 });
         const warmupRecords = Math.round(rate * opts.latencyWarmupSeconds);
@@ -357,6 +376,12 @@ function markdown(figures: Figure[], rawMBps: number, rawGrpc: number, skipped: 
     `Raw ceilings in this run: file append of the same bytes (writeSync, 64 KiB) ${rawMBps.toFixed(0)} MB/s; a raw grpc-js client stream (64 KiB messages, two processes) ${rawGrpc.toFixed(0)} MB/s. ` +
       `Runnel produce, 100 B, acks leader: ${leader100?.mbPerSec.toFixed(1) ?? '-'} MB/s = ${of(rawMBps)} of the file append, ${of(rawGrpc)} of the grpc-js stream (issue 6 target: 0.5).`,
   );
+  for (const floor of figures.filter((f) => f.system === RELAY_LABEL && f.latencyMs !== undefined)) {
+    const runnel = figures.find((g) => g.workload === floor.workload && g.system === 'runnel acks leader');
+    if (runnel?.latencyMs === undefined) continue;
+    const over = (pick: (l: NonNullable<Figure['latencyMs']>) => number): string => `${pick(runnel.latencyMs!).toFixed(2)} ms vs ${pick(floor.latencyMs!).toFixed(2)} ms (${(pick(runnel.latencyMs!) / pick(floor.latencyMs!)).toFixed(1)}x)`;
+    lines.push(`Latency floor, ${floor.workload} (the same three processes and two gRPC hops through a raw grpc-js relay, no storage): Runnel acks leader p50 ${over((l) => l.p50)}, p99 ${over((l) => l.p99)}.`);
+  }
   lines.push('"runnel acks leader vs this": Runnel acks leader\'s records/s divided by this row\'s (above 1: Runnel is faster), or Runnel\'s p99 divided by this row\'s (below 1: Runnel is faster).');
   for (const s of skipped) lines.push(`Skipped: ${s}`);
   return `${lines.join('\n')}\n`;
@@ -374,8 +399,14 @@ export async function runSuite(argv: string[]): Promise<void> {
     for (const s of skipped) process.stderr.write(`skipped: ${s}\n`);
     const rawMBps = rawAppendMBps(root, 256 * 1024 * 1024);
     const rawGrpc = await rawGrpcMBps((opts.quick ? 128 : 512) * 2 ** 20);
+    const relay = await startRelay();
     const brokerRss = rssSampler(broker.child.pid!);
-    const reps = await runAll(opts, broker.address, peers, runnel);
+    let reps: Figure[][];
+    try {
+      reps = await runAll(opts, broker.address, peers, relay.address, runnel);
+    } finally {
+      relay.child.kill('SIGTERM');
+    }
     const brokerRssBytesMax = brokerRss.stop();
     const figures = medians(reps);
     const clientRssBytesMax = Math.max(...figures.filter((f) => f.system.startsWith('runnel')).map((f) => f.rssBytesMax));

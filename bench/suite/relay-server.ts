@@ -1,0 +1,74 @@
+/**
+ * The latency floor of the benchmark suite: a raw grpc-js relay with nothing between receipt
+ * and forwarding. A producer process writes each record on a bidirectional Push stream (one
+ * 8-byte answer per record, as the broker answers a produce); the relay writes it at once to
+ * every open Tail stream (a consumer process). So a record crosses the same two hops and three
+ * processes as through the broker, with the same gRPC stack and HTTP/2 windows, and no storage,
+ * no protobuf, no batching: what is left of Runnel's latency above this is Runnel's own work.
+ *
+ * Usage: node dist/bench/suite/relay-server.js   (prints `relay listening on HOST:PORT`; runs
+ * until SIGTERM, SIGINT, or its stdin closes)
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { DEFAULT_BROKER_CONFIG } from '../../src/broker/config.js';
+import { widenReceiveWindows } from '../../src/broker/http2-window.js';
+import { silentLogger } from '../../src/common/logger.js';
+
+const passthrough = (b: Buffer): Buffer => b;
+
+function method(name: string, requestStream: boolean): grpc.MethodDefinition<Buffer, Buffer> {
+  return { path: `/runnel.bench.Relay/${name}`, requestStream, responseStream: true, requestSerialize: passthrough, requestDeserialize: passthrough, responseSerialize: passthrough, responseDeserialize: passthrough };
+}
+
+/** push: bidirectional, an 8-byte answer per message. tail: server stream of every pushed message. */
+export const RELAY_SERVICE = { push: method('Push', true), tail: method('Tail', false) } satisfies grpc.ServiceDefinition;
+
+export interface RelayClient extends grpc.Client {
+  push(): grpc.ClientDuplexStream<Buffer, Buffer>;
+  tail(request: Buffer): grpc.ClientReadableStream<Buffer>;
+}
+
+export const RelayClientConstructor = grpc.makeGenericClientConstructor(RELAY_SERVICE, 'Relay') as unknown as new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => RelayClient;
+
+const ANSWER = Buffer.alloc(8);
+
+function main(): void {
+  const tails = new Set<grpc.ServerWritableStream<Buffer, Buffer>>();
+  const server = new grpc.Server();
+  if (!widenReceiveWindows(server, DEFAULT_BROKER_CONFIG.limits.http2WindowBytes, silentLogger)) process.stderr.write('relay: HTTP/2 windows not widened\n');
+  server.addService(RELAY_SERVICE, {
+    push: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      call.on('data', (message: Buffer) => {
+        for (const tail of tails) tail.write(message);
+        call.write(ANSWER);
+      });
+      call.on('end', () => call.end());
+      call.on('error', () => undefined);
+    },
+    tail: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+      tails.add(call);
+      call.on('cancelled', () => tails.delete(call));
+      call.on('error', () => tails.delete(call));
+    },
+  });
+  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
+    if (err !== null) {
+      process.stderr.write(`relay: ${err.message}\n`);
+      process.exit(1);
+    }
+    process.stdout.write(`relay listening on 127.0.0.1:${port}\n`);
+  });
+  const stop = (): void => {
+    server.forceShutdown();
+    process.exit(0);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) main();
