@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import readline from 'node:readline';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { Pos, readBatchSize } from '../src/format/batch-header.js';
 import { encodeRecordBatch, type RecordInput } from '../src/format/record-batch.js';
 
@@ -245,4 +245,27 @@ export function listeningAddress(line: string): string | null {
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/**
+ * Binds a bench server child on a free loopback port, prints `<label> listening on HOST:PORT`
+ * for its parent, and stops it on SIGTERM, SIGINT or when its stdin closes (the parent went away).
+ */
+export function serveUntilParentGoes(server: grpc.Server, label: string): void {
+  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
+    if (err !== null) {
+      process.stderr.write(`${label}: ${err.message}\n`);
+      process.exit(1);
+    }
+    process.stdout.write(`${label} listening on 127.0.0.1:${port}\n`);
+  });
+  const stop = (): void => {
+    server.forceShutdown();
+    process.exit(0);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
 }

@@ -16,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_BROKER_CONFIG } from '../src/broker/config.js';
 import { widenReceiveWindows } from '../src/broker/http2-window.js';
 import { silentLogger } from '../src/common/logger.js';
-import { MIB, RAW_SERVER_OPTIONS, RAW_SERVICE, type RawDownloadRequest, type RawGetRequest } from './broker-bench-common.js';
+import { MIB, RAW_SERVER_OPTIONS, RAW_SERVICE, serveUntilParentGoes, type RawDownloadRequest, type RawGetRequest } from './broker-bench-common.js';
 
 /** Answers of `get` and `download` are slices of this, at a moving position. */
 const POOL_BYTES = 64 * MIB;
@@ -108,22 +108,7 @@ function main(): void {
   const server = new grpc.Server(RAW_SERVER_OPTIONS);
   if (!widenReceiveWindows(server, DEFAULT_BROKER_CONFIG.limits.http2WindowBytes, silentLogger)) process.stderr.write('raw server: HTTP/2 windows not widened\n');
   server.addService(RAW_SERVICE, handlers);
-  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
-    if (err !== null) {
-      process.stderr.write(`raw server: ${err.message}\n`);
-      process.exit(1);
-    }
-    process.stdout.write(`raw grpc server listening on 127.0.0.1:${port}\n`);
-  });
-  const stop = (): void => {
-    server.forceShutdown();
-    process.exit(0);
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
+  serveUntilParentGoes(server, 'raw grpc server');
 }
 
 main();

@@ -15,6 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_BROKER_CONFIG } from '../../src/broker/config.js';
 import { widenReceiveWindows } from '../../src/broker/http2-window.js';
 import { silentLogger } from '../../src/common/logger.js';
+import { serveUntilParentGoes } from '../broker-bench-common.js';
 
 const passthrough = (b: Buffer): Buffer => b;
 
@@ -53,22 +54,7 @@ function main(): void {
       call.on('error', () => tails.delete(call));
     },
   });
-  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
-    if (err !== null) {
-      process.stderr.write(`relay: ${err.message}\n`);
-      process.exit(1);
-    }
-    process.stdout.write(`relay listening on 127.0.0.1:${port}\n`);
-  });
-  const stop = (): void => {
-    server.forceShutdown();
-    process.exit(0);
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
+  serveUntilParentGoes(server, 'relay');
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) main();
