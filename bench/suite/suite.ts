@@ -80,7 +80,8 @@ function parseArgs(argv: string[]): SuiteOptions {
   const workloadFile = value('--workload');
   const fromFile = workloadFile === undefined ? {} : readWorkload(workloadFile);
   const options: SuiteOptions = {
-    records: Number(value('--records') ?? fromFile.records ?? (quick ? 100_000 : 500_000)),
+    // The catch-up workload reads a 1,000,000-record topic; produce writes it.
+    records: Number(value('--records') ?? fromFile.records ?? (quick ? 100_000 : 1_000_000)),
     recordSizes: fromFile.recordSizes ?? [100, 1024],
     rates: (value('--rates') ?? fromFile.rates?.join(',') ?? (quick ? '10000' : '1000,10000,50000')).split(',').map(Number),
     latencySeconds: Number(fromFile.latencySeconds ?? (quick ? 2 : 5)),

@@ -87,13 +87,21 @@ export interface DecodedRecord {
   headers: readonly RecordHeader[];
 }
 
-export interface DecodedBatch extends BatchHeader {
+export interface DecodedBatch<R = DecodedRecord> extends BatchHeader {
   codec: Codec;
   transactional: boolean;
   control: boolean;
   logAppendTime: boolean;
-  records: DecodedRecord[];
+  records: R[];
 }
+
+/**
+ * Builds a caller's own record object from the decoded fields, so that a reader that wants
+ * another shape (the SDK consumer's messages) allocates one object per record, not two.
+ */
+export type RecordFactory<R> = (offset: number, timestampMs: number, key: Buffer | null, value: Buffer | null, headers: readonly RecordHeader[]) => R;
+
+const plainRecord: RecordFactory<DecodedRecord> = (offset, timestampMs, key, value, headers) => ({ offset, timestampMs, key, value, headers });
 
 const INT16_MIN = -0x8000;
 const INT16_MAX = 0x7fff;
@@ -311,9 +319,11 @@ function badRecords(detail: string): RunnelError {
  * Decodes the batch starting at `pos`, which must end within `buf`. Throws only
  * RunnelError('CORRUPT_BATCH') with `context.reason` saying what is wrong.
  */
-export function decodeRecordBatch(buf: Buffer, pos = 0): DecodedBatch {
+export function decodeRecordBatch(buf: Buffer, pos?: number): DecodedBatch;
+export function decodeRecordBatch<R>(buf: Buffer, pos: number, make: RecordFactory<R>): DecodedBatch<R>;
+export function decodeRecordBatch<R>(buf: Buffer, pos = 0, make?: RecordFactory<R>): DecodedBatch<R | DecodedRecord> {
   try {
-    return decodeBatchAt(buf, pos);
+    return decodeBatchAt<R | DecodedRecord>(buf, pos, make ?? plainRecord);
   } catch (err) {
     if (err instanceof RunnelError) throw err;
     // E.g. a RangeError from a Buffer read on a path the checks did not foresee.
@@ -323,18 +333,20 @@ export function decodeRecordBatch(buf: Buffer, pos = 0): DecodedBatch {
 }
 
 /** Decodes a buffer holding whole consecutive batches (a segment slice, a fetch response). */
-export function decodeRecordBatches(buf: Buffer): DecodedBatch[] {
-  const batches: DecodedBatch[] = [];
+export function decodeRecordBatches(buf: Buffer): DecodedBatch[];
+export function decodeRecordBatches<R>(buf: Buffer, make: RecordFactory<R>): DecodedBatch<R>[];
+export function decodeRecordBatches<R>(buf: Buffer, make?: RecordFactory<R>): DecodedBatch<R | DecodedRecord>[] {
+  const batches: DecodedBatch<R | DecodedRecord>[] = [];
   let pos = 0;
   while (pos < buf.length) {
-    const batch = decodeRecordBatch(buf, pos);
+    const batch = decodeRecordBatch<R | DecodedRecord>(buf, pos, make ?? plainRecord);
     batches.push(batch);
     pos += batch.sizeBytes;
   }
   return batches;
 }
 
-function decodeBatchAt(buf: Buffer, pos: number): DecodedBatch {
+function decodeBatchAt<R>(buf: Buffer, pos: number, make: RecordFactory<R>): DecodedBatch<R> {
   // Compacted batches legitimately hold fewer records than lastOffsetDelta + 1.
   const check = checkBatch(buf, pos, buf.length, { denseOffsets: false });
   if ('problem' in check) {
@@ -348,7 +360,7 @@ function decodeBatchAt(buf: Buffer, pos: number): DecodedBatch {
   }
   const codec = header.attributes & Attr.codecMask;
   const section = buf.subarray(pos + Pos.records, pos + check.sizeBytes);
-  const records = decodeRecords(decompressRecords(codec, section), header);
+  const records = decodeRecords(decompressRecords(codec, section), header, make);
   if (records.length !== header.recordCount) {
     const detail = `recordCount says ${header.recordCount} records, the batch holds ${records.length}`;
     throw corrupt('record-count-mismatch', pos, detail);
@@ -364,20 +376,18 @@ function decodeBatchAt(buf: Buffer, pos: number): DecodedBatch {
 }
 
 /** Reads records until the section ends; the caller compares the count with the header's. */
-function decodeRecords(data: Buffer, header: BatchHeader): DecodedRecord[] {
+function decodeRecords<R>(data: Buffer, header: BatchHeader, make: RecordFactory<R>): R[] {
   const reader = new ByteReader(data);
   const logAppendTime = (header.attributes & Attr.timestampTypeLogAppend) !== 0;
-  const records: DecodedRecord[] = [];
-  let previousDelta = -1;
-  while (reader.remaining > 0) {
-    const record = readRecord(reader, header, previousDelta, logAppendTime);
-    previousDelta = record.offset - header.baseOffset;
-    records.push(record);
-  }
+  const records: R[] = [];
+  const decoded: { offsetDelta: number } = { offsetDelta: -1 };
+  while (reader.remaining > 0) records.push(readRecord(reader, header, decoded, logAppendTime, make));
   return records;
 }
 
-function readRecord(reader: ByteReader, header: BatchHeader, previousDelta: number, logAppendTime: boolean): DecodedRecord {
+/** Reads one record; `last.offsetDelta` is the previous record's on entry and this one's on return. */
+function readRecord<R>(reader: ByteReader, header: BatchHeader, last: { offsetDelta: number }, logAppendTime: boolean, make: RecordFactory<R>): R {
+  const previousDelta = last.offsetDelta;
   const start = reader.pos;
   const length = reader.varint();
   if (length < 0 || length > reader.remaining) {
@@ -403,7 +413,8 @@ function readRecord(reader: ByteReader, header: BatchHeader, previousDelta: numb
   // With LogAppendTime the broker's time, stored as maxTimestamp, is every record's timestamp.
   const timestampMs = logAppendTime ? header.maxTimestampMs : header.baseTimestampMs + timestampDelta;
   if (!Number.isSafeInteger(timestampMs)) throw badRecords(`record at byte ${start} has a timestamp beyond 2^53`);
-  return { offset: header.baseOffset + offsetDelta, timestampMs, key, value, headers };
+  last.offsetDelta = offsetDelta;
+  return make(header.baseOffset + offsetDelta, timestampMs, key, value, headers);
 }
 
 function readHeaders(reader: ByteReader): readonly RecordHeader[] {

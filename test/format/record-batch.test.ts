@@ -226,6 +226,19 @@ describe('decodeRecordBatches', () => {
     expect(decodeRecordBatches(Buffer.alloc(0))).toEqual([]);
   });
 
+  it('builds records with a caller factory from the same fields as the plain decode', () => {
+    fc.assert(
+      fc.property(batchInput, (input) => {
+        const buf = encodeRecordBatch(input);
+        const made = decodeRecordBatches(buf, (offset, timestampMs, key, value, headers) => ({ tag: 'made' as const, offset, timestampMs, key, value, headers }));
+        const plain = decodeRecordBatches(buf);
+        expect(made.map((b) => b.records.map(({ tag, ...fields }) => (expect(tag).toBe('made'), fields)))).toEqual(plain.map((b) => b.records));
+        expect(made.map(({ records: _, ...h }) => h)).toEqual(plain.map(({ records: _, ...h }) => h));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('reports a partial trailing batch', () => {
     expectCorrupt(() => decodeRecordBatches(Buffer.concat([one, two.subarray(0, two.length - 1)])), 'short-buffer');
     expectCorrupt(() => decodeRecordBatches(Buffer.concat([one, two.subarray(0, 5)])), 'short-buffer');

@@ -196,7 +196,7 @@ export class Consumer<V = Buffer> implements AsyncIterable<ConsumerMessage<V>> {
     if (chunk === null || chunk === undefined) return chunk;
     const record = chunk.records[chunk.index]!;
     // Deserialized before being taken: a value that fails stays the partition's next record.
-    const message = toMessage(chunk.state.topic, chunk.state.partition, record, this.options.deserializer);
+    const message = toMessage(record, this.options.deserializer);
     this.handOut(chunk, 1, record.offset);
     return message;
   }
@@ -205,10 +205,17 @@ export class Consumer<V = Buffer> implements AsyncIterable<ConsumerMessage<V>> {
     const chunk = this.headChunk();
     if (chunk === null || chunk === undefined) return chunk;
     const { state } = chunk;
+    const { deserializer } = this.options;
+    if (deserializer === null) {
+      // Nothing to convert: the decoded records are the messages.
+      const messages = (chunk.index === 0 ? chunk.records : chunk.records.slice(chunk.index)) as ConsumerMessage<V>[];
+      this.handOut(chunk, messages.length, messages[messages.length - 1]!.offset);
+      return { topic: state.topic, partition: state.partition, messages, highWatermark: state.highWatermark, lag: state.lag };
+    }
     const messages: ConsumerMessage<V>[] = [];
     for (let i = chunk.index; i < chunk.records.length; i++) {
       try {
-        messages.push(toMessage(state.topic, state.partition, chunk.records[i]!, this.options.deserializer));
+        messages.push(toMessage(chunk.records[i]!, deserializer));
       } catch (err) {
         if (messages.length === 0) throw err;
         break; // hand out what precedes it; the failing record is thrown by the next call
@@ -250,7 +257,7 @@ export class Consumer<V = Buffer> implements AsyncIterable<ConsumerMessage<V>> {
   private bufferRecords(state: PartitionState, data: PartitionData): void {
     let records;
     try {
-      records = recordsFrom(data.records, state.fetchOffset);
+      records = recordsFrom(data.records, state.fetchOffset, state.topic, state.partition);
     } catch (err) {
       return this.stopPartition(state, isRunnelError(err) ? err.withContext({ topic: state.topic, partition: state.partition }) : new RunnelError('INTERNAL', String(err)));
     }

@@ -6,13 +6,14 @@
  * that stops reading stops the broker too.
  */
 import type { RunnelError } from '../../common/errors.js';
-import type { DecodedRecord } from '../../format/record-batch.js';
 import type { PartitionState } from './partition-state.js';
+import type { ConsumerMessage } from './types.js';
 
 export interface Chunk {
   kind: 'records';
   state: PartitionState;
-  records: DecodedRecord[];
+  /** Decoded with Buffer values; deserialized when taken. */
+  records: ConsumerMessage[];
   /** The next record to hand out. */
   index: number;
   /** Where the partition's position goes once the chunk is used up (past a compaction gap too). */
@@ -55,7 +56,7 @@ export class MessageBuffer {
     return this.closed;
   }
 
-  pushRecords(state: PartitionState, records: DecodedRecord[], nextOffset: number): void {
+  pushRecords(state: PartitionState, records: ConsumerMessage[], nextOffset: number): void {
     this.entries.push({ kind: 'records', state, records, index: 0, nextOffset });
     this.count += records.length;
     state.bufferedMessages += records.length;

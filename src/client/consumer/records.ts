@@ -5,16 +5,29 @@
  * records from that offset.
  */
 import { RunnelError } from '../../common/errors.js';
-import { decodeRecordBatches, type DecodedRecord, type RecordHeader } from '../../format/record-batch.js';
+import { decodeRecordBatches, type RecordHeader } from '../../format/record-batch.js';
 import type { Deserializer } from '../serialization.js';
 import type { ConsumerMessage, ConsumerHeaders } from './types.js';
 
 const NO_HEADERS: ConsumerHeaders = Object.freeze(Object.create(null) as Record<string, Buffer | null>);
 
-/** The records at or after `fromOffset` (lz4 batches decoded transparently; control batches skipped). */
-export function recordsFrom(bytes: Buffer, fromOffset: number): DecodedRecord[] {
-  const out: DecodedRecord[] = [];
-  for (const batch of decodeRecordBatches(bytes)) {
+/**
+ * The records at or after `fromOffset` (lz4 batches decoded transparently; control batches
+ * skipped), decoded straight into messages with Buffer values: one object per record, handed
+ * out as they are when the consumer has no deserializer (see toMessage).
+ */
+export function recordsFrom(bytes: Buffer, fromOffset: number, topic: string, partition: number): ConsumerMessage[] {
+  const make = (offset: number, timestampMs: number, key: Buffer | null, value: Buffer | null, headers: readonly RecordHeader[]): ConsumerMessage => ({
+    topic,
+    partition,
+    offset,
+    timestampMs,
+    key,
+    value,
+    headers: headersOf(headers),
+  });
+  const out: ConsumerMessage[] = [];
+  for (const batch of decodeRecordBatches(bytes, make)) {
     if (batch.control || batch.baseOffset + batch.lastOffsetDelta < fromOffset) continue;
     const whole = batch.baseOffset >= fromOffset;
     for (const record of batch.records) if (whole || record.offset >= fromOffset) out.push(record);
@@ -30,21 +43,15 @@ export function headersOf(list: readonly RecordHeader[]): ConsumerHeaders {
   return headers;
 }
 
-export function toMessage<V>(topic: string, partition: number, record: DecodedRecord, deserializer: Deserializer<V> | null): ConsumerMessage<V> {
-  return {
-    topic,
-    partition,
-    offset: record.offset,
-    timestampMs: record.timestampMs,
-    key: record.key,
-    value: deserialize(record, deserializer, topic, partition),
-    headers: headersOf(record.headers),
-  };
+/** The message the application gets: the record itself without a deserializer, else a copy with the value deserialized. */
+export function toMessage<V>(record: ConsumerMessage, deserializer: Deserializer<V> | null): ConsumerMessage<V> {
+  if (deserializer === null) return record as ConsumerMessage<V>;
+  return { ...record, value: deserialize(record, deserializer) };
 }
 
-function deserialize<V>(record: DecodedRecord, deserializer: Deserializer<V> | null, topic: string, partition: number): V | null {
+function deserialize<V>(record: ConsumerMessage, deserializer: Deserializer<V>): V | null {
   if (record.value === null) return null;
-  if (deserializer === null) return record.value as V;
+  const { topic, partition } = record;
   try {
     return deserializer.deserialize(record.value);
   } catch (err) {
