@@ -30,7 +30,7 @@ const CLI = fileURLToPath(new URL('../src/cli/index.js', import.meta.url));
 const MEMBER = fileURLToPath(new URL('./group-bench-member.js', import.meta.url));
 const RECORD_BYTES = 100;
 const THROUGHPUT_PARTITIONS = 8;
-const REBALANCE_PARTITIONS = 72;
+export const REBALANCE_PARTITIONS = 72;
 const SESSION_TIMEOUT_MS = 10_000;
 const WAIT_MS_MAX = 120_000;
 
@@ -160,8 +160,11 @@ async function throughput(address: string, topic: string, records: number, count
   }
 }
 
-/** Join of a 9th member to 8, then a clean leave of one of the 9: ms until everyone owns its new share. */
-async function rebalance(address: string, topic: string, rep: number): Promise<{ joinMs: number; leaveMs: number }> {
+/**
+ * Join of a 9th member to 8, then a clean leave of one of the 9: ms until everyone owns its new
+ * share. `topic` has REBALANCE_PARTITIONS partitions. Also run by the benchmark suite.
+ */
+export async function rebalance(address: string, topic: string, rep: number): Promise<{ joinMs: number; leaveMs: number }> {
   const base = { brokers: address, groupId: `rebalance-${rep}`, topic, sessionTimeoutMs: SESSION_TIMEOUT_MS };
   const members = Array.from({ length: 8 }, () => startMember(base));
   try {
@@ -230,7 +233,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`group-bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`group-bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}

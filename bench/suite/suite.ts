@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { Runnel } from '../../src/client/index.js';
 import { listeningAddress, startBrokerChild } from '../broker-bench-common.js';
+import { REBALANCE_PARTITIONS, rebalance } from '../group-bench.js';
 import { machine, median } from '../report.js';
 import type { Job, JobResult } from './client.js';
 import { writeCharts } from './charts.js';
@@ -275,14 +276,22 @@ function subjects(broker: string, peers: Peer[], recordBytes: number): Subject[]
 const recordsFor = (subject: Subject, records: number, recordBytes: number): number =>
   Math.max(1000, Math.floor((subject.system === 'nats' ? Math.min(records, 100_000) : records) / (recordBytes > 100 ? 4 : 1)));
 
-async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], relay: string, runnel: Runnel): Promise<Figure[][]> {
+interface Rebalance {
+  /** A 9th member joins 8: ms from its start until every member owns its new share. */
+  joinMs: number;
+  /** One of 9 leaves cleanly: ms until the 8 others own its partitions. */
+  leaveMs: number;
+}
+
+async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], relay: string, runnel: Runnel): Promise<{ reps: Figure[][]; rebalances: Rebalance[] }> {
   const admin = runnel.admin();
   const sizes = opts.recordSizes;
   // Latency: every subject without compression, and the raw relay under them all.
   const latencySubjects: Subject[] = [...subjects(broker, peers, 100).filter((s) => s.compression === 'none'), { label: RELAY_LABEL, system: 'relay', target: relay, acks: 'leader', compression: 'none' }];
-  const perRep = 1 + sizes.reduce((n, b) => n + subjects(broker, peers, b).length * 2, 0) + opts.rates.length * latencySubjects.length;
+  const perRep = 2 + sizes.reduce((n, b) => n + subjects(broker, peers, b).length * 2, 0) + opts.rates.length * latencySubjects.length;
   const progress = new Progress(perRep * opts.reps);
   const reps: Figure[][] = [];
+  const rebalances: Rebalance[] = [];
   for (let rep = 0; rep < opts.reps; rep++) {
     const figures: Figure[] = [];
     for (const recordBytes of sizes) {
@@ -302,6 +311,11 @@ async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], relay: 
     }
     figures.push(...(await fanOut(admin, broker, opts, rep)));
     progress.step(`rep ${rep + 1} fan-out`);
+    const rebalanceTopic = `rebalance-${rep}`;
+    await admin.createTopic(rebalanceTopic, { partitions: REBALANCE_PARTITIONS });
+    rebalances.push(await rebalance(broker, rebalanceTopic, rep));
+    await admin.deleteTopic(rebalanceTopic);
+    progress.step(`rep ${rep + 1} group rebalance`);
     for (const rate of opts.rates) {
       for (const subject of latencySubjects) {
         const name = `latency-${rate}-${subject.label.replace(/\s+/g, '-')}-${rep}`;
@@ -320,7 +334,7 @@ async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], relay: 
     }
     reps.push(figures);
   }
-  return reps;
+  return { reps, rebalances };
 }
 
 /**
@@ -403,8 +417,9 @@ export async function runSuite(argv: string[]): Promise<void> {
     const relay = await startRelay();
     const brokerRss = rssSampler(broker.child.pid!);
     let reps: Figure[][];
+    let rebalances: Rebalance[];
     try {
-      reps = await runAll(opts, broker.address, peers, relay.address, runnel);
+      ({ reps, rebalances } = await runAll(opts, broker.address, peers, relay.address, runnel));
     } finally {
       relay.child.kill('SIGTERM');
     }
@@ -413,8 +428,10 @@ export async function runSuite(argv: string[]): Promise<void> {
     const clientRssBytesMax = Math.max(...figures.filter((f) => f.system.startsWith('runnel')).map((f) => f.rssBytesMax));
     const table = markdown(figures, rawMBps, rawGrpc, skipped);
     const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
-    process.stdout.write(`\n${table}Broker RSS, highest through the run: ${mib(brokerRssBytesMax)} MiB (target < 300); Runnel client processes: ${mib(clientRssBytesMax)} MiB at most.\n`);
-    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, rawGrpcMBps: rawGrpc, brokerRssBytesMax, clientRssBytesMax, medians: figures, reps, skipped };
+    const rebalanceMs = { joinMs: median(rebalances.map((r) => r.joinMs)), leaveMs: median(rebalances.map((r) => r.leaveMs)) };
+    process.stdout.write(`\n${table}Group rebalance, ${REBALANCE_PARTITIONS} partitions, medians of ${rebalances.length}: a 9th member joins 8 in ${rebalanceMs.joinMs.toFixed(0)} ms; one of 9 leaves cleanly in ${rebalanceMs.leaveMs.toFixed(0)} ms (until every member owns its new share; per rep ${rebalances.map((r) => `${r.joinMs.toFixed(0)}/${r.leaveMs.toFixed(0)}`).join(', ')}).\n`);
+    process.stdout.write(`Broker RSS, highest through the run: ${mib(brokerRssBytesMax)} MiB (target < 300); Runnel client processes: ${mib(clientRssBytesMax)} MiB at most.\n`);
+    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, rawGrpcMBps: rawGrpc, rebalanceMs, rebalances, brokerRssBytesMax, clientRssBytesMax, medians: figures, reps, skipped };
     if (opts.jsonTarget !== null) {
       fs.writeFileSync(opts.jsonTarget, `${JSON.stringify(document, null, 2)}\n`);
       const charts = writeCharts(figures, path.dirname(path.resolve(opts.jsonTarget)), path.basename(opts.jsonTarget, '.json'));
