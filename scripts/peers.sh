@@ -13,7 +13,9 @@
 #
 # Each durability level gets its own server, so the benchmark compares like with like:
 # Redis appendfsync everysec / NATS default vs Runnel acks leader, and Redis appendfsync always
-# / NATS sync_interval always vs Runnel acks all. Nothing listens beyond 127.0.0.1.
+# / NATS sync_interval always vs Runnel acks all. Nothing listens beyond 127.0.0.1. The servers
+# get no share of this script's stdout: a caller that reads it to the end (spawnSync) would
+# otherwise wait for the servers to exit.
 set -euo pipefail
 
 free_port() {
@@ -37,7 +39,7 @@ start_redis() {
   data="$dir/$name"
   mkdir -p "$data"
   redis-server --bind 127.0.0.1 --port "$port" --dir "$data" --appendonly yes --appendfsync "$fsync" \
-    --save '' --protected-mode yes --daemonize no --logfile "$data/redis.log" &
+    --save '' --protected-mode yes --daemonize no --logfile "$data/redis.log" </dev/null >/dev/null 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/$name.pid"
   wait_port "$port" || { echo "skip $name: did not start (see $data/redis.log)"; kill "$pid" 2>/dev/null || true; return; }
@@ -65,7 +67,7 @@ start_nats() {
     echo "skip $name: nats-server $(nats-server --version | sed -n 's/.*v\([0-9.]*\).*/\1/p') does not accept sync_interval: $sync (needs 2.10 or newer)"
     return
   fi
-  nats-server -c "$conf" -l "$data/nats.log" &
+  nats-server -c "$conf" -l "$data/nats.log" </dev/null >/dev/null 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/$name.pid"
   wait_port "$port" || { echo "skip $name: did not start (see $data/nats.log)"; kill "$pid" 2>/dev/null || true; return; }

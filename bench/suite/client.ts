@@ -181,6 +181,37 @@ async function redisConsume(job: Job, onRecord: ((value: Buffer) => void) | null
   return durationMs;
 }
 
+/**
+ * Fan-out: one consumer group (XGROUP, from the stream's start) read by one consumer with
+ * XREADGROUP; each batch is acknowledged with one XACK, as a Runnel group commits its offsets.
+ */
+async function redisGroupConsume(job: Job): Promise<number> {
+  const [host, port] = job.target.split(':');
+  const redis = new Redis({ host, port: Number(port), lazyConnect: true });
+  await redis.connect();
+  const group = job.groupId ?? 'bench';
+  try {
+    await redis.xgroup('CREATE', job.name, group, '0', 'MKSTREAM');
+  } catch (err) {
+    if (!String(err).includes('BUSYGROUP')) throw err;
+  }
+  let seen = 0;
+  let started = 0;
+  while (seen < job.records) {
+    const reply = (await redis.xreadgroup('GROUP', group, 'c1', 'COUNT', 10_000, 'BLOCK', 1000, 'STREAMS', job.name, '>')) as [string, [string, string[]][]][] | null;
+    if (reply === null) continue;
+    if (started === 0) started = nowMs();
+    for (const [, entries] of reply) {
+      if (entries.length === 0) continue;
+      seen += entries.length;
+      await redis.xack(job.name, group, ...entries.map(([id]) => id));
+    }
+  }
+  const durationMs = nowMs() - started;
+  redis.disconnect();
+  return durationMs;
+}
+
 // ---- NATS JetStream -----------------------------------------------------------------------
 
 async function natsSetup(job: Job): Promise<{ nc: NatsConnection; js: JetStreamClient }> {
@@ -219,6 +250,30 @@ async function natsConsume(job: Job, onRecord: ((value: Buffer) => void) | null)
     if (started === 0) started = nowMs();
     if (onRecord !== null) onRecord(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
     if (++seen >= job.records) break;
+  }
+  const durationMs = nowMs() - started;
+  await jsm.consumers.delete(job.name, durable);
+  await nc.drain();
+  return durationMs;
+}
+
+/**
+ * Fan-out: one durable consumer per group (JetStream's unit of shared progress), read by one
+ * process; AckPolicy.All with an ack every 1,000 records and at the end, as a group commits.
+ */
+async function natsGroupConsume(job: Job): Promise<number> {
+  const { nc, js } = await natsSetup(job);
+  const jsm = await nc.jetstreamManager();
+  const durable = job.groupId ?? 'bench';
+  await jsm.consumers.add(job.name, { durable_name: durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All, max_ack_pending: 100_000 });
+  const consumer = await js.consumers.get(job.name, durable);
+  let seen = 0;
+  let started = 0;
+  const messages = await consumer.consume({ max_messages: 10_000 });
+  for await (const m of messages) {
+    if (started === 0) started = nowMs();
+    if (++seen % 1000 === 0 || seen >= job.records) m.ack();
+    if (seen >= job.records) break;
   }
   const durationMs = nowMs() - started;
   await jsm.consumers.delete(job.name, durable);
@@ -332,7 +387,7 @@ async function main(): Promise<void> {
       produce: { runnel: () => runnelProduce(job, pool), redis: () => redisProduce(job, pool), nats: () => natsProduce(job, pool), relay: unsupported('produce') },
       consume: { runnel: () => runnelConsume(job, null), redis: () => redisConsume(job, null), nats: () => natsConsume(job, null), relay: unsupported('consume') },
       'latency-produce': { runnel: () => latencyProduce(job, pool), redis: () => latencyProduce(job, pool), nats: () => latencyProduce(job, pool), relay: () => latencyProduce(job, pool) },
-      'group-consume': { runnel: () => runnelGroupConsume(job), redis: unsupported('groups'), nats: unsupported('groups'), relay: unsupported('groups') },
+      'group-consume': { runnel: () => runnelGroupConsume(job), redis: () => redisGroupConsume(job), nats: () => natsGroupConsume(job), relay: unsupported('groups') },
     }[job.kind][job.system];
     const durationMs = await run();
     result = { records: job.records, durationMs, rssBytesMax };

@@ -101,12 +101,16 @@ function parseArgs(argv: string[]): SuiteOptions {
 
 class Progress {
   private done = 0;
+  private readonly startedMs = Date.now();
   constructor(private readonly total: number) {}
   step(label: string): void {
     this.done++;
     const width = 30;
     const filled = Math.round((this.done / this.total) * width);
-    process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} ${label.padEnd(50).slice(0, 50)}`);
+    const seconds = Math.round((Date.now() - this.startedMs) / 1000);
+    const elapsed = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
+    process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} ${elapsed} ${label.padEnd(50).slice(0, 50)}`);
+    if (process.env.RUNNEL_BENCH_PROGRESS_LINES === '1') process.stderr.write('\n');
     if (this.done === this.total) process.stderr.write('\n');
   }
 }
@@ -288,7 +292,9 @@ async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], relay: 
   const sizes = opts.recordSizes;
   // Latency: every subject without compression, and the raw relay under them all.
   const latencySubjects: Subject[] = [...subjects(broker, peers, 100).filter((s) => s.compression === 'none'), { label: RELAY_LABEL, system: 'relay', target: relay, acks: 'leader', compression: 'none' }];
-  const perRep = 2 + sizes.reduce((n, b) => n + subjects(broker, peers, b).length * 2, 0) + opts.rates.length * latencySubjects.length;
+  // Fan-out: each system at its default durability (Redis always is left out).
+  const fanOutSubjects = subjects(broker, peers, 100).filter((s) => s.compression === 'none' && s.label !== 'runnel acks all' && s.label !== 'redis always');
+  const perRep = 1 + fanOutSubjects.length + sizes.reduce((n, b) => n + subjects(broker, peers, b).length * 2, 0) + opts.rates.length * latencySubjects.length;
   const progress = new Progress(perRep * opts.reps);
   const reps: Figure[][] = [];
   const rebalances: Rebalance[] = [];
@@ -309,8 +315,10 @@ async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], relay: 
         if (subject.system === 'runnel') await admin.deleteTopic(name);
       }
     }
-    figures.push(...(await fanOut(admin, broker, opts, rep)));
-    progress.step(`rep ${rep + 1} fan-out`);
+    for (const subject of fanOutSubjects) {
+      figures.push(...(await fanOut(admin, subject, opts, rep)));
+      progress.step(`rep ${rep + 1} fan-out ${subject.label}`);
+    }
     const rebalanceTopic = `rebalance-${rep}`;
     await admin.createTopic(rebalanceTopic, { partitions: REBALANCE_PARTITIONS });
     rebalances.push(await rebalance(broker, rebalanceTopic, rep));
@@ -339,20 +347,25 @@ async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], relay: 
 
 /**
  * Fan-out: one producer process and four consumer processes, each the one member of its own
- * group, all started together on a fresh 4-partition topic; records/s per subscriber (from its
- * first record to its last) and for the producer.
+ * group (Redis: a consumer group each; NATS: a durable consumer each), all started together on
+ * a fresh stream (Runnel: 4 partitions); records/s per subscriber (from its first record to its
+ * last) and for the producer. Runnel acks leader, Redis everysec and NATS's default.
  */
-async function fanOut(admin: ReturnType<Runnel['admin']>, broker: string, opts: SuiteOptions, rep: number): Promise<Figure[]> {
-  const name = `fanout-${rep}`;
-  await admin.createTopic(name, { partitions: 4 });
-  const base: Job = { system: 'runnel', kind: 'group-consume', target: broker, name, records: opts.records, recordBytes: 100, acks: 'leader', compression: 'none', partitions: 4, rate: 0 };
-  const subscribers = Array.from({ length: 4 }, (_, i) => runJob({ ...base, groupId: `fanout-${rep}-${i}` }));
+async function fanOut(admin: ReturnType<Runnel['admin']>, subject: Subject, opts: SuiteOptions, rep: number): Promise<Figure[]> {
+  const name = `fanout-${subject.label.replace(/\s+/g, '-')}-${rep}`;
+  const partitions = subject.system === 'runnel' ? 4 : 1;
+  if (subject.system === 'runnel') await admin.createTopic(name, { partitions });
+  const records = recordsFor(subject, opts.records, 100);
+  const base: Job = { system: subject.system, kind: 'group-consume', target: subject.target, name, records, recordBytes: 100, acks: subject.acks, compression: 'none', partitions, rate: 0 };
+  const subscribers = Array.from({ length: FAN_OUT_GROUPS }, (_, i) => runJob({ ...base, groupId: `${name}-${i}` }));
   const produced = await runJob({ ...base, kind: 'produce' });
   const consumed = await Promise.all(subscribers);
-  await admin.deleteTopic(name);
+  if (subject.system === 'runnel') await admin.deleteTopic(name);
   const slowest = consumed.reduce((a, b) => (a.durationMs > b.durationMs ? a : b));
-  return [figure('fan-out produce', 'runnel acks leader', 100, produced), figure('fan-out, slowest of 4 groups', 'runnel acks leader', 100, slowest)];
+  return [figure('fan-out produce', subject.label, 100, produced), figure(`fan-out, slowest of ${FAN_OUT_GROUPS} groups`, subject.label, 100, slowest)];
 }
+
+const FAN_OUT_GROUPS = 4;
 
 function figure(workload: string, system: string, recordBytes: number, result: JobResult): Figure {
   const recordsPerSec = result.records / (result.durationMs / 1000);
