@@ -16,7 +16,7 @@ import { randomFillSync } from 'node:crypto';
 import { build } from 'hdr-histogram-js';
 import { Redis } from 'ioredis';
 import * as grpc from '@grpc/grpc-js';
-import { connect as natsConnect, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamClient, type NatsConnection } from 'nats';
+import { connect as natsConnect, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JsMsg, type NatsConnection } from 'nats';
 import { CONNECTION_DEFAULTS } from '../../src/client/connection.js';
 import { Runnel } from '../../src/client/index.js';
 import { RelayClientConstructor, type RelayClient } from './relay-server.js';
@@ -237,19 +237,22 @@ async function natsProduce(job: Job, pool: Buffer[]): Promise<number> {
   return durationMs;
 }
 
-async function natsConsume(job: Job, onRecord: ((value: Buffer) => void) | null): Promise<number> {
+/**
+ * Reads `job.records` from the stream's start through a durable consumer of its own, calling
+ * `onMessage` for each with its running count; timed from the first message.
+ */
+async function natsRead(job: Job, durable: string, ackPolicy: AckPolicy, onMessage: (m: JsMsg, seen: number) => void): Promise<number> {
   const { nc, js } = await natsSetup(job);
   const jsm = await nc.jetstreamManager();
-  const durable = `bench-${process.pid}`;
-  await jsm.consumers.add(job.name, { durable_name: durable, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
+  await jsm.consumers.add(job.name, { durable_name: durable, ack_policy: ackPolicy, deliver_policy: DeliverPolicy.All, max_ack_pending: 100_000 });
   const consumer = await js.consumers.get(job.name, durable);
   let seen = 0;
   let started = 0;
   const messages = await consumer.consume({ max_messages: 10_000 });
   for await (const m of messages) {
     if (started === 0) started = nowMs();
-    if (onRecord !== null) onRecord(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
-    if (++seen >= job.records) break;
+    onMessage(m, ++seen);
+    if (seen >= job.records) break;
   }
   const durationMs = nowMs() - started;
   await jsm.consumers.delete(job.name, durable);
@@ -257,28 +260,20 @@ async function natsConsume(job: Job, onRecord: ((value: Buffer) => void) | null)
   return durationMs;
 }
 
+function natsConsume(job: Job, onRecord: ((value: Buffer) => void) | null): Promise<number> {
+  return natsRead(job, `bench-${process.pid}`, AckPolicy.None, (m) => {
+    if (onRecord !== null) onRecord(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+  });
+}
+
 /**
  * Fan-out: one durable consumer per group (JetStream's unit of shared progress), read by one
  * process; AckPolicy.All with an ack every 1,000 records and at the end, as a group commits.
  */
-async function natsGroupConsume(job: Job): Promise<number> {
-  const { nc, js } = await natsSetup(job);
-  const jsm = await nc.jetstreamManager();
-  const durable = job.groupId ?? 'bench';
-  await jsm.consumers.add(job.name, { durable_name: durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All, max_ack_pending: 100_000 });
-  const consumer = await js.consumers.get(job.name, durable);
-  let seen = 0;
-  let started = 0;
-  const messages = await consumer.consume({ max_messages: 10_000 });
-  for await (const m of messages) {
-    if (started === 0) started = nowMs();
-    if (++seen % 1000 === 0 || seen >= job.records) m.ack();
-    if (seen >= job.records) break;
-  }
-  const durationMs = nowMs() - started;
-  await jsm.consumers.delete(job.name, durable);
-  await nc.drain();
-  return durationMs;
+function natsGroupConsume(job: Job): Promise<number> {
+  return natsRead(job, job.groupId ?? 'bench', AckPolicy.All, (m, seen) => {
+    if (seen % 1000 === 0 || seen >= job.records) m.ack();
+  });
 }
 
 // ---- the raw grpc-js relay (latency floor) -------------------------------------------------
