@@ -318,23 +318,40 @@ async function relayConsume(job: Job, onRecord: (value: Buffer) => void): Promis
 
 // ---- latency --------------------------------------------------------------------------------
 
+/** At most this many sends of a latency run wait for their answer; the pacer then waits too. */
+const PACED_IN_FLIGHT_MAX = 10_000;
+
 /** Sends `job.records` records at `job.rate` per second, each stamped with its send time. */
 async function paced(job: Job, pool: Buffer[], send: (value: Buffer) => Promise<unknown>): Promise<number> {
   const started = nowMs();
   const intervalMs = 1000 / job.rate;
-  const inFlight = new Set<Promise<unknown>>();
-  for (let i = 0; i < job.records; i++) {
+  // A count and one waiter, not a Promise.race over every pending send: a system that falls
+  // behind would otherwise have the pacer attach thousands of handlers per record.
+  let inFlight = 0;
+  let roomOrDone: (() => void) | null = null;
+  let failure: unknown = null;
+  const settled = (): void => {
+    inFlight--;
+    const wake = roomOrDone;
+    roomOrDone = null;
+    wake?.();
+  };
+  const waitFor = (done: () => boolean): Promise<void> | null => (done() ? null : new Promise<void>((resolve) => (roomOrDone = resolve)));
+  for (let i = 0; i < job.records && failure === null; i++) {
     const dueMs = started + i * intervalMs;
     const waitMs = dueMs - nowMs();
     if (waitMs > 1) await new Promise((resolve) => setTimeout(resolve, waitMs));
     const value = Buffer.from(pool[i % pool.length]!);
     value.writeDoubleBE(nowMs(), 0);
-    const p = send(value);
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
-    if (inFlight.size > 10_000) await Promise.race(inFlight);
+    inFlight++;
+    send(value).then(settled, (err: unknown) => {
+      failure ??= err;
+      settled();
+    });
+    for (let room = waitFor(() => inFlight < PACED_IN_FLIGHT_MAX); room !== null; room = waitFor(() => inFlight < PACED_IN_FLIGHT_MAX)) await room;
   }
-  await Promise.all(inFlight);
+  for (let done = waitFor(() => inFlight === 0); done !== null; done = waitFor(() => inFlight === 0)) await done;
+  if (failure !== null) throw failure instanceof Error ? failure : new Error(`a send failed: ${JSON.stringify(failure)}`);
   return nowMs() - started;
 }
 

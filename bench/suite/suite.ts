@@ -192,7 +192,11 @@ async function rawGrpcMBps(bytes: number): Promise<number> {
   }
 }
 
-/** The raw grpc-js relay (relay-server.ts), the latency floor; its stdin is kept open, so it ends with the suite. */
+/**
+ * The raw grpc-js relay (relay-server.ts), the latency floor: a fresh one for each latency run,
+ * so no state (streams, buffers) carries from one run to the next; its stdin is kept open, so it
+ * also ends if the suite dies.
+ */
 async function startRelay(): Promise<{ child: ChildProcess; address: string }> {
   const child = spawn(process.execPath, [RELAY_SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout });
@@ -254,6 +258,11 @@ export interface Figure {
 }
 
 const RELAY_LABEL = 'raw grpc-js relay';
+/**
+ * The relay moves one gRPC message per record; above this rate it falls behind on 2 cores (at
+ * 50,000/s its p99 was 231 ms against Runnel's 4 ms, which batches), so it is no floor there.
+ */
+const RELAY_RATE_MAX = 10_000;
 
 interface Subject {
   label: string;
@@ -287,15 +296,27 @@ interface Rebalance {
   leaveMs: number;
 }
 
-async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], relay: string, runnel: Runnel): Promise<{ reps: Figure[][]; rebalances: Rebalance[] }> {
+async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], runnel: Runnel, failures: string[]): Promise<{ reps: Figure[][]; rebalances: Rebalance[] }> {
   const admin = runnel.admin();
   const sizes = opts.recordSizes;
   // Latency: every subject without compression, and the raw relay under them all.
-  const latencySubjects: Subject[] = [...subjects(broker, peers, 100).filter((s) => s.compression === 'none'), { label: RELAY_LABEL, system: 'relay', target: relay, acks: 'leader', compression: 'none' }];
+  const latencySubjects: Subject[] = [...subjects(broker, peers, 100).filter((s) => s.compression === 'none'), { label: RELAY_LABEL, system: 'relay', target: '', acks: 'leader', compression: 'none' }];
   // Fan-out: each system at its default durability (Redis always is left out).
   const fanOutSubjects = subjects(broker, peers, 100).filter((s) => s.compression === 'none' && s.label !== 'runnel acks all' && s.label !== 'redis always');
-  const perRep = 1 + fanOutSubjects.length + sizes.reduce((n, b) => n + subjects(broker, peers, b).length * 2, 0) + opts.rates.length * latencySubjects.length;
+  const latencySubjectsAt = (rate: number): Subject[] => latencySubjects.filter((s) => s.system !== 'relay' || rate <= RELAY_RATE_MAX);
+  const perRep = 1 + fanOutSubjects.length + sizes.reduce((n, b) => n + subjects(broker, peers, b).length * 2, 0) + opts.rates.reduce((n, rate) => n + latencySubjectsAt(rate).length, 0);
   const progress = new Progress(perRep * opts.reps);
+  // A failed measurement is reported and the run goes on: one broken peer (or bug) must not
+  // cost every other figure of a 15-minute run.
+  const attempt = async (label: string, measure: () => Promise<void>): Promise<void> => {
+    try {
+      await measure();
+    } catch (err) {
+      failures.push(`${label}: ${err instanceof Error ? err.message : String(err)}`);
+      process.stderr.write(`\nfailed: ${failures[failures.length - 1]}\n`);
+    }
+    progress.step(label);
+  };
   const reps: Figure[][] = [];
   const rebalances: Rebalance[] = [];
   for (let rep = 0; rep < opts.reps; rep++) {
@@ -304,45 +325,62 @@ async function runAll(opts: SuiteOptions, broker: string, peers: Peer[], relay: 
       for (const subject of subjects(broker, peers, recordBytes)) {
         const records = recordsFor(subject, opts.records, recordBytes);
         const name = `bench-${recordBytes}-${subject.label.replace(/\s+/g, '-')}-${rep}`;
-        if (subject.system === 'runnel') await admin.createTopic(name, { partitions: 1 });
         const job: Job = { system: subject.system, kind: 'produce', target: subject.target, name, records, recordBytes, acks: subject.acks, compression: subject.compression, partitions: 1, rate: 0 };
-        const produced = await runJob(job);
-        progress.step(`rep ${rep + 1} produce ${recordBytes} B ${subject.label}`);
-        figures.push(figure('produce', subject.label, recordBytes, produced));
-        const consumed = await runJob({ ...job, kind: 'consume' });
-        progress.step(`rep ${rep + 1} consume ${recordBytes} B ${subject.label}`);
-        figures.push(figure('consume', subject.label, recordBytes, consumed));
+        if (subject.system === 'runnel') await admin.createTopic(name, { partitions: 1 });
+        let produced = false;
+        await attempt(`rep ${rep + 1} produce ${recordBytes} B ${subject.label}`, async () => {
+          figures.push(figure('produce', subject.label, recordBytes, await runJob(job)));
+          produced = true;
+        });
+        await attempt(`rep ${rep + 1} consume ${recordBytes} B ${subject.label}`, async () => {
+          if (!produced) throw new Error('nothing to read: the produce run failed');
+          figures.push(figure('consume', subject.label, recordBytes, await runJob({ ...job, kind: 'consume' })));
+        });
         if (subject.system === 'runnel') await admin.deleteTopic(name);
       }
     }
     for (const subject of fanOutSubjects) {
-      figures.push(...(await fanOut(admin, subject, opts, rep)));
-      progress.step(`rep ${rep + 1} fan-out ${subject.label}`);
+      await attempt(`rep ${rep + 1} fan-out ${subject.label}`, async () => void figures.push(...(await fanOut(admin, subject, opts, rep))));
     }
-    const rebalanceTopic = `rebalance-${rep}`;
-    await admin.createTopic(rebalanceTopic, { partitions: REBALANCE_PARTITIONS });
-    rebalances.push(await rebalance(broker, rebalanceTopic, rep));
-    await admin.deleteTopic(rebalanceTopic);
-    progress.step(`rep ${rep + 1} group rebalance`);
+    await attempt(`rep ${rep + 1} group rebalance`, async () => {
+      const rebalanceTopic = `rebalance-${rep}`;
+      await admin.createTopic(rebalanceTopic, { partitions: REBALANCE_PARTITIONS });
+      rebalances.push(await rebalance(broker, rebalanceTopic, rep));
+      await admin.deleteTopic(rebalanceTopic);
+    });
     for (const rate of opts.rates) {
-      for (const subject of latencySubjects) {
-        const name = `latency-${rate}-${subject.label.replace(/\s+/g, '-')}-${rep}`;
-        if (subject.system === 'runnel') await admin.createTopic(name, { partitions: 1 });
-        const warmupRecords = Math.round(rate * opts.latencyWarmupSeconds);
-        const records = warmupRecords + rate * opts.latencySeconds;
-        const job: Job = { system: subject.system, kind: 'latency-consume', target: subject.target, name, records, warmupRecords, recordBytes: 100, acks: subject.acks, compression: 'none', partitions: 1, rate };
-        const consuming = runJob(job);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        await runJob({ ...job, kind: 'latency-produce' });
-        const result = await consuming;
-        progress.step(`rep ${rep + 1} latency ${rate}/s ${subject.label}`);
-        figures.push({ ...figure(`latency ${rate}/s`, subject.label, 100, result), recordsPerSec: rate, mbPerSec: (rate * 100) / 1e6 });
-        if (subject.system === 'runnel') await admin.deleteTopic(name);
+      for (const subject of latencySubjectsAt(rate)) {
+        await attempt(`rep ${rep + 1} latency ${rate}/s ${subject.label}`, async () => void figures.push(await latency(admin, subject, opts, rate, rep)));
       }
     }
     reps.push(figures);
   }
   return { reps, rebalances };
+}
+
+/** End-to-end latency at `rate` records/s: the consumer process first, then the paced producer process. */
+async function latency(admin: ReturnType<Runnel['admin']>, subject: Subject, opts: SuiteOptions, rate: number, rep: number): Promise<Figure> {
+  const name = `latency-${rate}-${subject.label.replace(/\s+/g, '-')}-${rep}`;
+  const relay = subject.system === 'relay' ? await startRelay() : null;
+  try {
+    if (subject.system === 'runnel') await admin.createTopic(name, { partitions: 1 });
+    const warmupRecords = Math.round(rate * opts.latencyWarmupSeconds);
+    const records = warmupRecords + rate * opts.latencySeconds;
+    const target = relay?.address ?? subject.target;
+    const job: Job = { system: subject.system, kind: 'latency-consume', target, name, records, warmupRecords, recordBytes: 100, acks: subject.acks, compression: 'none', partitions: 1, rate };
+    const consuming = runJob(job);
+    // The consumer is subscribed before the first record (its stream opens within this time).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const producing = runJob({ ...job, kind: 'latency-produce' });
+    const [result] = await Promise.all([consuming, producing]);
+    if (subject.system === 'runnel') await admin.deleteTopic(name);
+    return { ...figure(`latency ${rate}/s`, subject.label, 100, result), recordsPerSec: rate, mbPerSec: (rate * 100) / 1e6 };
+  } finally {
+    if (relay !== null) {
+      relay.child.kill('SIGTERM');
+      if (relay.child.exitCode === null) await new Promise((resolve) => relay.child.once('exit', resolve));
+    }
+  }
 }
 
 /**
@@ -372,11 +410,17 @@ function figure(workload: string, system: string, recordBytes: number, result: J
   return { workload, system, recordBytes, recordsPerSec, mbPerSec: (recordsPerSec * recordBytes) / 1e6, latencyMs: result.latencyMs, rssBytesMax: result.rssBytesMax };
 }
 
-/** Medians over reps of every (workload, system, size). */
+/** Medians over reps of every (workload, system, size), in first-seen order; a figure a failed rep lacks is the median of the others. */
 function medians(reps: Figure[][]): Figure[] {
-  const first = reps[0] ?? [];
-  return first.map((f) => {
-    const same = reps.map((r) => r.find((g) => g.workload === f.workload && g.system === f.system && g.recordBytes === f.recordBytes)!);
+  const groups = new Map<string, Figure[]>();
+  for (const f of reps.flat()) {
+    const key = `${f.workload}\u0000${f.system}\u0000${f.recordBytes}`;
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [f]);
+    else group.push(f);
+  }
+  return [...groups.values()].map((same) => {
+    const f = same[0]!;
     const m = (pick: (g: Figure) => number): number => median(same.map(pick));
     const latencyMs = f.latencyMs === undefined ? undefined : { p50: m((g) => g.latencyMs!.p50), p99: m((g) => g.latencyMs!.p99), p999: m((g) => g.latencyMs!.p999), max: m((g) => g.latencyMs!.max) };
     return { ...f, recordsPerSec: m((g) => g.recordsPerSec), mbPerSec: m((g) => g.mbPerSec), rssBytesMax: Math.max(...same.map((g) => g.rssBytesMax)), latencyMs };
@@ -427,28 +471,30 @@ export async function runSuite(argv: string[]): Promise<void> {
     for (const s of skipped) process.stderr.write(`skipped: ${s}\n`);
     const rawMBps = rawAppendMBps(root, 256 * 1024 * 1024);
     const rawGrpc = await rawGrpcMBps((opts.quick ? 128 : 512) * 2 ** 20);
-    const relay = await startRelay();
     const brokerRss = rssSampler(broker.child.pid!);
-    let reps: Figure[][];
-    let rebalances: Rebalance[];
-    try {
-      ({ reps, rebalances } = await runAll(opts, broker.address, peers, relay.address, runnel));
-    } finally {
-      relay.child.kill('SIGTERM');
-    }
+    const failures: string[] = [];
+    const { reps, rebalances } = await runAll(opts, broker.address, peers, runnel, failures);
     const brokerRssBytesMax = brokerRss.stop();
     const figures = medians(reps);
     const clientRssBytesMax = Math.max(...figures.filter((f) => f.system.startsWith('runnel')).map((f) => f.rssBytesMax));
-    const table = markdown(figures, rawMBps, rawGrpc, skipped);
+    const table = markdown(figures, rawMBps, rawGrpc, [...skipped, ...failures.map((f) => `FAILED ${f}`)]);
     const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
-    const rebalanceMs = { joinMs: median(rebalances.map((r) => r.joinMs)), leaveMs: median(rebalances.map((r) => r.leaveMs)) };
-    process.stdout.write(`\n${table}Group rebalance, ${REBALANCE_PARTITIONS} partitions, medians of ${rebalances.length}: a 9th member joins 8 in ${rebalanceMs.joinMs.toFixed(0)} ms; one of 9 leaves cleanly in ${rebalanceMs.leaveMs.toFixed(0)} ms (until every member owns its new share; per rep ${rebalances.map((r) => `${r.joinMs.toFixed(0)}/${r.leaveMs.toFixed(0)}`).join(', ')}).\n`);
+    const rebalanceMs = rebalances.length === 0 ? null : { joinMs: median(rebalances.map((r) => r.joinMs)), leaveMs: median(rebalances.map((r) => r.leaveMs)) };
+    const rebalanceLine =
+      rebalanceMs === null
+        ? 'Group rebalance: not measured (failed, see above).'
+        : `Group rebalance, ${REBALANCE_PARTITIONS} partitions, medians of ${rebalances.length}: a 9th member joins 8 in ${rebalanceMs.joinMs.toFixed(0)} ms; one of 9 leaves cleanly in ${rebalanceMs.leaveMs.toFixed(0)} ms (until every member owns its new share; per rep ${rebalances.map((r) => `${r.joinMs.toFixed(0)}/${r.leaveMs.toFixed(0)}`).join(', ')}).`;
+    process.stdout.write(`\n${table}${rebalanceLine}\n`);
     process.stdout.write(`Broker RSS, highest through the run: ${mib(brokerRssBytesMax)} MiB (target < 300); Runnel client processes: ${mib(clientRssBytesMax)} MiB at most.\n`);
-    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, rawGrpcMBps: rawGrpc, rebalanceMs, rebalances, brokerRssBytesMax, clientRssBytesMax, medians: figures, reps, skipped };
+    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, rawGrpcMBps: rawGrpc, rebalanceMs, rebalances, brokerRssBytesMax, clientRssBytesMax, medians: figures, reps, skipped, failures };
     if (opts.jsonTarget !== null) {
       fs.writeFileSync(opts.jsonTarget, `${JSON.stringify(document, null, 2)}\n`);
       const charts = writeCharts(figures, path.dirname(path.resolve(opts.jsonTarget)), path.basename(opts.jsonTarget, '.json'));
       process.stdout.write(`JSON written to ${opts.jsonTarget}; charts: ${charts.join(', ')}\n`);
+    }
+    if (failures.length > 0) {
+      process.stderr.write(`bench suite: ${failures.length} measurement(s) failed (listed in the table's notes)\n`);
+      process.exitCode = 1;
     }
   } finally {
     await runnel.close();
