@@ -389,6 +389,10 @@ async function latencyProduce(job: Job, pool: Buffer[]): Promise<number> {
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as Job;
+  // The suite keeps our stdin open while it runs; when it goes away (Ctrl-C, a crash) so do we.
+  process.stdin.on('end', () => process.exit(1));
+  process.stdin.on('error', () => process.exit(1));
+  process.stdin.resume();
   const pool = payloads(job.recordBytes, 1024);
   let result: JobResult;
   if (job.kind === 'latency-consume') {

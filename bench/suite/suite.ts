@@ -142,7 +142,8 @@ function startPeers(dir: string): { peers: Peer[]; skipped: string[] } {
 
 function runJob(job: Job): Promise<JobResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLIENT, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Its stdin stays open while it runs: a job exits when the suite goes away (Ctrl-C, a crash).
+    const child = spawn(process.execPath, [CLIENT, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'inherit'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
     let result: JobResult | null = null;
     let error: string | null = null;
@@ -466,6 +467,17 @@ export async function runSuite(argv: string[]): Promise<void> {
   const peerDir = path.join(root, 'peers');
   const { peers, skipped } = opts.peers ? startPeers(peerDir) : { peers: [], skipped: ['peers (--no-peers)'] };
   const runnel = new Runnel({ brokers: [broker.address] });
+  // Ctrl-C or a kill: the job, relay and member processes exit with our stdin pipes; the broker
+  // and the peers are stopped here, and the data directory removed.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`\nbench suite: ${signal}, stopping the broker and the peers\n`);
+    broker.child.kill('SIGTERM');
+    if (opts.peers) spawnSync('bash', [PEERS_SCRIPT, 'stop', peerDir], { timeout: 30_000 });
+    fs.rmSync(root, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     process.stderr.write(`bench suite: broker ${broker.address}; peers: ${peers.map((p) => `${p.name} ${p.version} at ${p.address}`).join(', ') || 'none'}\n`);
     for (const s of skipped) process.stderr.write(`skipped: ${s}\n`);
@@ -497,6 +509,8 @@ export async function runSuite(argv: string[]): Promise<void> {
       process.exitCode = 1;
     }
   } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
     await runnel.close();
     broker.child.kill('SIGTERM');
     await new Promise((resolve) => broker.child.once('exit', resolve));
