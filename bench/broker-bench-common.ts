@@ -230,6 +230,9 @@ export async function startBrokerChild(cli: string, dataDir: string, extraArgs: 
     const address = listeningAddress(line);
     if (address !== null) {
       clearTimeout(timer);
+      // Keep reading (and dropping) its stdout: closing the reader pauses the pipe, and a broker
+      // whose stdout pipe is full blocks in its synchronous log writes.
+      child.stdout.resume();
       return { child, address };
     }
   }

@@ -30,7 +30,6 @@ export function registerBrokerCommand(program: Command): void {
       const config = loadBrokerConfig({ flags, env: process.env });
       const logger = createLogger(config.logLevel);
       const running = await startBroker(config, logger);
-      process.stdout.write(`runnel broker ${config.brokerId} listening on ${formatHostPort({ host: config.listen.host, port: running.port })}\n`);
       const stop = (signal: string): void => {
         logger.info({ signal }, 'shutting down');
         setTimeout(() => {
@@ -47,5 +46,8 @@ export function registerBrokerCommand(program: Command): void {
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
+      // Announced only now: a supervisor may send SIGTERM as soon as it reads this line, and a
+      // signal before the handlers exist would kill the broker without its clean shutdown.
+      process.stdout.write(`runnel broker ${config.brokerId} listening on ${formatHostPort({ host: config.listen.host, port: running.port })}\n`);
     });
 }
