@@ -29,6 +29,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { Runnel } from '../../src/client/index.js';
+import { PRODUCER_DEFAULTS } from '../../src/client/producer/options.js';
 import { listeningAddress, startBrokerChild } from '../broker-bench-common.js';
 import { REBALANCE_PARTITIONS, rebalance } from '../group-bench.js';
 import { machine, median } from '../report.js';
@@ -259,6 +260,8 @@ export interface Figure {
 }
 
 const RELAY_LABEL = 'raw grpc-js relay';
+/** The producer's bufferBytes as the suite's producers run it (the default), for the memory target. */
+const PRODUCER_BUFFER_BYTES = PRODUCER_DEFAULTS.bufferBytes;
 /**
  * The relay moves one gRPC message per record; above this rate it falls behind on 2 cores (at
  * 50,000/s its p99 was 231 ms against Runnel's 4 ms, which batches), so it is no floor there.
@@ -489,6 +492,7 @@ export async function runSuite(argv: string[]): Promise<void> {
     const brokerRssBytesMax = brokerRss.stop();
     const figures = medians(reps);
     const clientRssBytesMax = Math.max(...figures.filter((f) => f.system.startsWith('runnel')).map((f) => f.rssBytesMax));
+    const producerRssBytesMax = Math.max(...figures.filter((f) => f.system.startsWith('runnel') && f.workload === 'produce').map((f) => f.rssBytesMax));
     const table = markdown(figures, rawMBps, rawGrpc, [...skipped, ...failures.map((f) => `FAILED ${f}`)]);
     const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
     const rebalanceMs = rebalances.length === 0 ? null : { joinMs: median(rebalances.map((r) => r.joinMs)), leaveMs: median(rebalances.map((r) => r.leaveMs)) };
@@ -497,8 +501,11 @@ export async function runSuite(argv: string[]): Promise<void> {
         ? 'Group rebalance: not measured (failed, see above).'
         : `Group rebalance, ${REBALANCE_PARTITIONS} partitions, medians of ${rebalances.length}: a 9th member joins 8 in ${rebalanceMs.joinMs.toFixed(0)} ms; one of 9 leaves cleanly in ${rebalanceMs.leaveMs.toFixed(0)} ms (until every member owns its new share; per rep ${rebalances.map((r) => `${r.joinMs.toFixed(0)}/${r.leaveMs.toFixed(0)}`).join(', ')}).`;
     process.stdout.write(`\n${table}${rebalanceLine}\n`);
-    process.stdout.write(`Broker RSS, highest through the run: ${mib(brokerRssBytesMax)} MiB (target < 300); Runnel client processes: ${mib(clientRssBytesMax)} MiB at most.\n`);
-    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, rawGrpcMBps: rawGrpc, rebalanceMs, rebalances, brokerRssBytesMax, clientRssBytesMax, medians: figures, reps, skipped, failures };
+    process.stdout.write(
+      `Broker RSS, highest through the run: ${mib(brokerRssBytesMax)} MiB (target < 300); Runnel client processes: ${mib(clientRssBytesMax)} MiB at most; ` +
+        `Runnel producer processes (throughput runs): ${mib(producerRssBytesMax)} MiB at most (target: bufferBytes + 64 MB = ${mib(PRODUCER_BUFFER_BYTES + 64e6)} MiB).\n`,
+    );
+    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, rawGrpcMBps: rawGrpc, rebalanceMs, rebalances, brokerRssBytesMax, clientRssBytesMax, producerRssBytesMax, medians: figures, reps, skipped, failures };
     if (opts.jsonTarget !== null) {
       fs.writeFileSync(opts.jsonTarget, `${JSON.stringify(document, null, 2)}\n`);
       const charts = writeCharts(figures, path.dirname(path.resolve(opts.jsonTarget)), path.basename(opts.jsonTarget, '.json'));
