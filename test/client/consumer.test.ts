@@ -4,7 +4,9 @@
  * consumer alone: round trips, every way to start, seek, pause, tailing, backpressure, offset
  * resets, errors, lag and close, over both transports where it matters.
  */
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin/admin.js';
 import { CONNECTION_DEFAULTS, Connection } from '../../src/client/connection.js';
@@ -517,6 +519,29 @@ describe('Consumer errors', () => {
     expect(consumer.position('j', 0)).toBe(1);
     await consumer.seek('j', 0, 2);
     expect((await new Reader(consumer).take(2)).map((m) => m.value)).toEqual([{ a: 3 }, null]);
+  });
+
+  it('hands out the records before a batch corrupted on disk, then throws CORRUPT_BATCH for that partition', async () => {
+    // No cache of recent batches: reads come from the segment file that is damaged here.
+    const env = await setup({ set: ['limits.recentBatchCacheBytes=0'] });
+    await env.admin.createTopic('damaged');
+    const batches = [0, 1, 2].map((b) => encodeRecordBatch({ records: range(0, 5).map((i) => ({ key: null, value: Buffer.from(`batch${b}-record${i}`) })) }));
+    await produce(env, 'damaged', 0, ...batches);
+    const segment = path.join(env.dataDir, 'damaged-0', fs.readdirSync(path.join(env.dataDir, 'damaged-0')).find((f) => f.endsWith('.log'))!);
+    const stored = fs.readFileSync(segment);
+    const second = stored.indexOf('batch1-record2');
+    expect(second, 'the second batch is in the segment').toBeGreaterThan(0);
+    const fd = fs.openSync(segment, 'r+');
+    fs.writeSync(fd, Buffer.from('X'), 0, 1, second);
+    fs.closeSync(fd);
+    const consumer = consumerOf(env);
+    await consumer.assign([{ topic: 'damaged', partition: 0, from: 'earliest' }]);
+    const reader = new Reader(consumer);
+    expect(values(await reader.take(5))).toEqual(range(0, 5).map((i) => `batch0-record${i}`));
+    const err = await reader.rejection();
+    expect(err.code).toBe('CORRUPT_BATCH');
+    expect(err.context).toMatchObject({ topic: 'damaged', partition: 0 });
+    expect(consumer.position('damaged', 0), 'the position stays at the damaged batch').toBe(5);
   });
 
   it('refuses bad options', async () => {

@@ -32,7 +32,7 @@ import { MessageBuffer, type Chunk } from './message-buffer.js';
 import { resolveConsumerOptions, type ConsumerOptions, type ResolvedConsumerOptions } from './options.js';
 import { PartitionState, partitionKey } from './partition-state.js';
 import { PullIterator, type Taken } from './pull-iterator.js';
-import { recordsFrom, toMessage } from './records.js';
+import { recordsFrom, splitStored, toMessage } from './records.js';
 import type { PartitionData, Source, SourceSink } from './source.js';
 import { SubscribeSource } from './subscribe-source.js';
 import type { ConsumerBatch, ConsumerMessage, PartitionAssignment, PartitionLag, PartitionSelector, StartFrom, TopicPartition, Transport } from './types.js';
@@ -225,13 +225,40 @@ export class Consumer<V = Buffer> implements AsyncIterable<ConsumerMessage<V>> {
     return { topic: state.topic, partition: state.partition, messages, highWatermark: state.highWatermark, lag: state.lag };
   }
 
-  /** The chunk at the head of the buffer; an error at the head is thrown (once). */
+  /**
+   * The chunk at the head of the buffer, decoded, with records to hand out; an error at the
+   * head is thrown (once). A stored batch that fails to decode stops its partition: the error
+   * is thrown now, in order with what came before it, and what was buffered after it is dropped.
+   */
   private headChunk(): Taken<Chunk> {
-    if (this.closed) return null;
-    const entry = this.buffer.peek();
-    if (entry === undefined || entry.kind === 'records') return entry;
-    this.buffer.shift();
-    throw entry.error;
+    for (;;) {
+      if (this.closed) return null;
+      const entry = this.buffer.peek();
+      if (entry === undefined) return undefined;
+      if (entry.kind === 'error') {
+        this.buffer.shift();
+        throw entry.error;
+      }
+      if (entry.bytes !== null) this.decodeHead(entry);
+      if (entry.index < entry.records.length) return entry;
+      // Nothing in it to hand out (a control batch, records below the start): skip past it.
+      this.buffer.take(entry, 0);
+      entry.state.position = Math.max(entry.state.position, entry.nextOffset);
+    }
+  }
+
+  private decodeHead(chunk: Chunk): void {
+    const { state } = chunk;
+    let records;
+    try {
+      records = recordsFrom(chunk.bytes!, chunk.fromOffset, state.topic, state.partition);
+    } catch (err) {
+      const error = isRunnelError(err) ? err.withContext({ topic: state.topic, partition: state.partition }) : new RunnelError('INTERNAL', String(err));
+      state.stoppedBy = error;
+      this.buffer.dropPartition(state);
+      throw error;
+    }
+    this.buffer.decoded(chunk, records);
   }
 
   private handOut(chunk: Chunk, count: number, lastOffset: number): void {
@@ -255,15 +282,9 @@ export class Consumer<V = Buffer> implements AsyncIterable<ConsumerMessage<V>> {
   }
 
   private bufferRecords(state: PartitionState, data: PartitionData): void {
-    let records;
-    try {
-      records = recordsFrom(data.records, state.fetchOffset, state.topic, state.partition);
-    } catch (err) {
-      return this.stopPartition(state, isRunnelError(err) ? err.withContext({ topic: state.topic, partition: state.partition }) : new RunnelError('INTERNAL', String(err)));
-    }
+    const fromOffset = state.fetchOffset;
     state.fetchOffset = Math.max(state.fetchOffset, data.nextOffset);
-    if (records.length > 0) this.buffer.pushRecords(state, records, state.fetchOffset);
-    else if (state.bufferedMessages === 0) state.position = state.fetchOffset; // all below the start, or compacted away
+    this.buffer.pushStored(state, splitStored(data.records, state.fetchOffset), fromOffset);
   }
 
   private onPartitionError(state: PartitionState, error: RunnelError, offsets: WireOffsets | null): void {

@@ -1,21 +1,28 @@
 /**
- * The bounded prefetch between the sources and the application: a FIFO of decoded chunks (the
- * records of one Subscribe message or one partition of a Fetch response) and of errors to
- * throw from the iterator, in arrival order. `count` is the number of records waiting; the
+ * The bounded prefetch between the sources and the application: a FIFO of chunks (one stored
+ * batch each, decoded when it reaches the head, see splitStored) and of errors to throw from
+ * the iterator, in arrival order. `count` is the number of records waiting; the
  * consumer pauses its source when it reaches `max` and resumes it at half, so an application
  * that stops reading stops the broker too.
  */
 import type { RunnelError } from '../../common/errors.js';
 import type { PartitionState } from './partition-state.js';
+import type { StoredPiece } from './records.js';
 import type { ConsumerMessage } from './types.js';
 
 export interface Chunk {
   kind: 'records';
   state: PartitionState;
-  /** Decoded with Buffer values; deserialized when taken. */
+  /** The stored batch until it is decoded (then null). */
+  bytes: Buffer | null;
+  /** Records below this offset are skipped at decoding (a start inside a batch). */
+  fromOffset: number;
+  /** Decoded with Buffer values (empty until decoded); deserialized when taken. */
   records: ConsumerMessage[];
   /** The next record to hand out. */
   index: number;
+  /** Records this chunk adds to `count`: the header's count, then the decoded one, less those taken. */
+  counted: number;
   /** Where the partition's position goes once the chunk is used up (past a compaction gap too). */
   nextOffset: number;
 }
@@ -56,11 +63,24 @@ export class MessageBuffer {
     return this.closed;
   }
 
-  pushRecords(state: PartitionState, records: ConsumerMessage[], nextOffset: number): void {
-    this.entries.push({ kind: 'records', state, records, index: 0, nextOffset });
-    this.count += records.length;
-    state.bufferedMessages += records.length;
+  /** Queues the stored batches of one answer for a partition, undecoded. */
+  pushStored(state: PartitionState, pieces: readonly StoredPiece[], fromOffset: number): void {
+    for (const { bytes, recordCount, nextOffset } of pieces) {
+      this.entries.push({ kind: 'records', state, bytes, fromOffset, records: [], index: 0, counted: recordCount, nextOffset });
+      this.count += recordCount;
+      state.bufferedMessages += recordCount;
+    }
     this.notify();
+  }
+
+  /** The head chunk was decoded into `records`: the count follows what it really holds. */
+  decoded(chunk: Chunk, records: ConsumerMessage[]): void {
+    const difference = records.length - chunk.counted;
+    this.count += difference;
+    chunk.state.bufferedMessages += difference;
+    chunk.counted = records.length;
+    chunk.records = records;
+    chunk.bytes = null;
   }
 
   pushError(state: PartitionState | null, error: RunnelError): void {
@@ -77,6 +97,7 @@ export class MessageBuffer {
   /** Marks `n` records of the head chunk handed out; drops the chunk when used up. */
   take(chunk: Chunk, n: number): void {
     chunk.index += n;
+    chunk.counted -= n;
     this.count -= n;
     chunk.state.bufferedMessages -= n;
     if (chunk.index >= chunk.records.length) this.shift();
@@ -100,7 +121,7 @@ export class MessageBuffer {
     for (let i = this.head; i < this.entries.length; i++) {
       const entry = this.entries[i]!;
       if (entry.state !== state) kept.push(entry);
-      else if (entry.kind === 'records') this.count -= entry.records.length - entry.index;
+      else if (entry.kind === 'records') this.count -= entry.counted;
     }
     state.bufferedMessages = 0;
     this.entries = kept;

@@ -5,11 +5,51 @@
  * records from that offset.
  */
 import { RunnelError } from '../../common/errors.js';
+import { BATCH_HEADER_BYTES, Pos, readBatchSize } from '../../format/batch-header.js';
 import { decodeRecordBatches, type RecordHeader } from '../../format/record-batch.js';
 import type { Deserializer } from '../serialization.js';
 import type { ConsumerMessage, ConsumerHeaders } from './types.js';
 
 const NO_HEADERS: ConsumerHeaders = Object.freeze(Object.create(null) as Record<string, Buffer | null>);
+
+/** One stored batch of a source's answer, not decoded yet. */
+export interface StoredPiece {
+  bytes: Buffer;
+  /** The header's record count (what the buffer counts until the piece is decoded). */
+  recordCount: number;
+  /** Where the partition's position goes once the piece is used up. */
+  nextOffset: number;
+}
+
+/**
+ * Cuts a source's answer at the batches' length fields, reading headers only: the records are
+ * decoded (and their CRC checked) when the application reaches them, one stored batch at a
+ * time, so the consumer holds at most one batch of decoded messages per partition ahead of the
+ * application instead of a whole 1 MiB answer (whose messages then outlive young-generation
+ * collections and cost a copy each). Whatever does not parse as a batch header ends the cut:
+ * the rest is one piece, and its decode reports what is wrong. The last piece goes to
+ * `nextOffset` (the broker's, which may pass a compaction gap).
+ */
+export function splitStored(bytes: Buffer, nextOffset: number): StoredPiece[] {
+  const pieces: StoredPiece[] = [];
+  let pos = 0;
+  while (pos < bytes.length) {
+    const remaining = bytes.length - pos;
+    const sizeBytes = remaining >= BATCH_HEADER_BYTES ? readBatchSize(bytes, pos) : -1;
+    if (sizeBytes < BATCH_HEADER_BYTES || sizeBytes > remaining) {
+      pieces.push({ bytes: bytes.subarray(pos), recordCount: 1, nextOffset });
+      break;
+    }
+    const baseOffset = Number(bytes.readBigInt64BE(pos + Pos.baseOffset));
+    const recordCount = Math.max(0, bytes.readInt32BE(pos + Pos.recordCount));
+    const end = baseOffset + bytes.readInt32BE(pos + Pos.lastOffsetDelta) + 1;
+    pieces.push({ bytes: bytes.subarray(pos, pos + sizeBytes), recordCount, nextOffset: end });
+    pos += sizeBytes;
+  }
+  const last = pieces[pieces.length - 1];
+  if (last !== undefined) last.nextOffset = Math.max(last.nextOffset, nextOffset);
+  return pieces;
+}
 
 /**
  * The records at or after `fromOffset` (lz4 batches decoded transparently; control batches
