@@ -20,6 +20,13 @@ import type { PreparedRecord } from './message.js';
 import type { SendTracker } from './send-tracker.js';
 import type { Acks } from './types.js';
 
+/** `count` consecutive records of one send, from its message `firstIndex` on. */
+interface SendRun {
+  tracker: SendTracker;
+  firstIndex: number;
+  count: number;
+}
+
 export interface ProducerStamp {
   producerId: number;
   producerEpoch: number;
@@ -33,9 +40,12 @@ export class ProducerBatch {
   /** Until encoded; then released (the bytes hold the records). */
   private records: PreparedRecord[] = [];
   private readonly timestampsMs: number[] = [];
-  /** Per record: the send it belongs to and its index among that send's messages. */
-  private readonly trackers: SendTracker[] = [];
-  private readonly indexes: number[] = [];
+  /**
+   * The sends whose records the batch holds, as runs: a send's records enter a batch in one
+   * synchronous loop, so they are consecutive in it and in the send (one entry per send and
+   * batch, not one per record).
+   */
+  private readonly runs: SendRun[] = [];
   /** Bytes reserved in the buffer budget for these records. */
   reservedBytes = 0;
   bytes: Buffer | null = null;
@@ -67,12 +77,15 @@ export class ProducerBatch {
 
   add(record: PreparedRecord, tracker: SendTracker, index: number): void {
     assert(this.bytes === null, 'records are added to a batch before it is encoded');
-    // A send's records enter a batch in one synchronous run, so one check per run suffices.
-    if (this.trackers[this.trackers.length - 1] !== tracker) tracker.addBatch();
+    const run = this.runs[this.runs.length - 1];
+    if (run !== undefined && run.tracker === tracker && run.firstIndex + run.count === index) {
+      run.count++;
+    } else {
+      if (run?.tracker !== tracker) tracker.addBatch();
+      this.runs.push({ tracker, firstIndex: index, count: 1 });
+    }
     this.records.push(record);
     this.timestampsMs.push(record.timestampMs);
-    this.trackers.push(tracker);
-    this.indexes.push(index);
     this.reservedBytes += record.sizeBytes;
   }
 
@@ -134,17 +147,18 @@ export class ProducerBatch {
   }
 
   private fillResults(baseOffset: number): void {
-    const { topic, partition } = this;
-    for (let i = 0; i < this.trackers.length; i++) {
-      const offset = baseOffset < 0 ? -1 : baseOffset + i;
-      this.trackers[i]!.results[this.indexes[i]!] = { topic, partition, offset, timestampMs: this.timestampsMs[i]! };
+    const { topic, partition, timestampsMs } = this;
+    let i = 0;
+    for (const { tracker, firstIndex, count } of this.runs) {
+      const { results } = tracker;
+      for (let k = 0; k < count; k++, i++) results[firstIndex + k] = { topic, partition, offset: baseOffset < 0 ? -1 : baseOffset + i, timestampMs: timestampsMs[i]! };
     }
   }
 
-  /** Each send once (its records are one contiguous run in the batch). */
+  /** Each send once. */
   private forEachTracker(fn: (tracker: SendTracker) => void): void {
     let previous: SendTracker | null = null;
-    for (const tracker of this.trackers) {
+    for (const { tracker } of this.runs) {
       if (tracker !== previous) fn(tracker);
       previous = tracker;
     }
