@@ -46,6 +46,8 @@ export interface JobResult {
   records: number;
   durationMs: number;
   rssBytesMax: number;
+  /** RSS when the job began, the modules (SDK or peer client) loaded: what Node itself takes. */
+  rssBytesAtStart: number;
   latencyMs?: { p50: number; p99: number; p999: number; max: number };
 }
 
@@ -63,6 +65,7 @@ function payloads(recordBytes: number, count: number): Buffer[] {
   });
 }
 
+const rssBytesAtStart = process.memoryUsage.rss();
 let rssBytesMax = 0;
 const rssTimer = setInterval(() => (rssBytesMax = Math.max(rssBytesMax, process.memoryUsage.rss())), 100);
 rssTimer.unref();
@@ -368,7 +371,7 @@ async function latencyConsume(job: Job): Promise<JobResult> {
   const consume = { runnel: () => runnelConsume(job, onRecord), redis: () => redisConsume(job, onRecord, 1000), nats: () => natsConsume(job, onRecord), relay: () => relayConsume(job, onRecord) }[job.system];
   const durationMs = await consume();
   const us = (p: number): number => histogram.getValueAtPercentile(p) / 1000;
-  return { records: job.records, durationMs, rssBytesMax, latencyMs: { p50: us(50), p99: us(99), p999: us(99.9), max: histogram.maxValue / 1000 } };
+  return { records: job.records, durationMs, rssBytesMax, rssBytesAtStart, latencyMs: { p50: us(50), p99: us(99), p999: us(99.9), max: histogram.maxValue / 1000 } };
 }
 
 async function latencyProduce(job: Job, pool: Buffer[]): Promise<number> {
@@ -406,7 +409,7 @@ async function main(): Promise<void> {
       'group-consume': { runnel: () => runnelGroupConsume(job), redis: () => redisGroupConsume(job), nats: () => natsGroupConsume(job), relay: unsupported('groups') },
     }[job.kind][job.system];
     const durationMs = await run();
-    result = { records: job.records, durationMs, rssBytesMax };
+    result = { records: job.records, durationMs, rssBytesMax, rssBytesAtStart };
   }
   process.stdout.write(`${JSON.stringify({ event: 'result', ...result })}\n`);
   process.exit(0);

@@ -257,6 +257,8 @@ export interface Figure {
   mbPerSec: number;
   latencyMs?: JobResult['latencyMs'];
   rssBytesMax: number;
+  /** rssBytesMax less the process's RSS when its job began (Node and the loaded modules). */
+  rssGrowthBytesMax: number;
 }
 
 const RELAY_LABEL = 'raw grpc-js relay';
@@ -411,7 +413,7 @@ const FAN_OUT_GROUPS = 4;
 
 function figure(workload: string, system: string, recordBytes: number, result: JobResult): Figure {
   const recordsPerSec = result.records / (result.durationMs / 1000);
-  return { workload, system, recordBytes, recordsPerSec, mbPerSec: (recordsPerSec * recordBytes) / 1e6, latencyMs: result.latencyMs, rssBytesMax: result.rssBytesMax };
+  return { workload, system, recordBytes, recordsPerSec, mbPerSec: (recordsPerSec * recordBytes) / 1e6, latencyMs: result.latencyMs, rssBytesMax: result.rssBytesMax, rssGrowthBytesMax: result.rssBytesMax - result.rssBytesAtStart };
 }
 
 /** Medians over reps of every (workload, system, size), in first-seen order; a figure a failed rep lacks is the median of the others. */
@@ -427,7 +429,7 @@ function medians(reps: Figure[][]): Figure[] {
     const f = same[0]!;
     const m = (pick: (g: Figure) => number): number => median(same.map(pick));
     const latencyMs = f.latencyMs === undefined ? undefined : { p50: m((g) => g.latencyMs!.p50), p99: m((g) => g.latencyMs!.p99), p999: m((g) => g.latencyMs!.p999), max: m((g) => g.latencyMs!.max) };
-    return { ...f, recordsPerSec: m((g) => g.recordsPerSec), mbPerSec: m((g) => g.mbPerSec), rssBytesMax: Math.max(...same.map((g) => g.rssBytesMax)), latencyMs };
+    return { ...f, recordsPerSec: m((g) => g.recordsPerSec), mbPerSec: m((g) => g.mbPerSec), rssBytesMax: Math.max(...same.map((g) => g.rssBytesMax)), rssGrowthBytesMax: Math.max(...same.map((g) => g.rssGrowthBytesMax)), latencyMs };
   });
 }
 
@@ -492,7 +494,9 @@ export async function runSuite(argv: string[]): Promise<void> {
     const brokerRssBytesMax = brokerRss.stop();
     const figures = medians(reps);
     const clientRssBytesMax = Math.max(...figures.filter((f) => f.system.startsWith('runnel')).map((f) => f.rssBytesMax));
-    const producerRssBytesMax = Math.max(...figures.filter((f) => f.system.startsWith('runnel') && f.workload === 'produce').map((f) => f.rssBytesMax));
+    const producers = figures.filter((f) => f.system.startsWith('runnel') && f.workload === 'produce');
+    const producerRssBytesMax = Math.max(...producers.map((f) => f.rssBytesMax));
+    const producerRssGrowthBytesMax = Math.max(...producers.map((f) => f.rssGrowthBytesMax));
     const table = markdown(figures, rawMBps, rawGrpc, [...skipped, ...failures.map((f) => `FAILED ${f}`)]);
     const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
     const rebalanceMs = rebalances.length === 0 ? null : { joinMs: median(rebalances.map((r) => r.joinMs)), leaveMs: median(rebalances.map((r) => r.leaveMs)) };
@@ -503,9 +507,9 @@ export async function runSuite(argv: string[]): Promise<void> {
     process.stdout.write(`\n${table}${rebalanceLine}\n`);
     process.stdout.write(
       `Broker RSS, highest through the run: ${mib(brokerRssBytesMax)} MiB (target < 300); Runnel client processes: ${mib(clientRssBytesMax)} MiB at most; ` +
-        `Runnel producer processes (throughput runs): ${mib(producerRssBytesMax)} MiB at most (target: bufferBytes + 64 MB = ${mib(PRODUCER_BUFFER_BYTES + 64e6)} MiB).\n`,
+        `Runnel producer processes (throughput runs): ${mib(producerRssBytesMax)} MiB at most, ${mib(producerRssGrowthBytesMax)} MiB above their RSS at start (SDK loaded) (target: bufferBytes + 64 MB = ${mib(PRODUCER_BUFFER_BYTES + 64e6)} MiB).\n`,
     );
-    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, rawGrpcMBps: rawGrpc, rebalanceMs, rebalances, brokerRssBytesMax, clientRssBytesMax, producerRssBytesMax, medians: figures, reps, skipped, failures };
+    const document = { command: ['node', ...process.argv.slice(1)].join(' '), machine: machine({ peers: peers.map(({ name, version, durability }) => ({ name, version, durability })) }), options: opts, rawAppendMBps: rawMBps, rawGrpcMBps: rawGrpc, rebalanceMs, rebalances, brokerRssBytesMax, clientRssBytesMax, producerRssBytesMax, producerRssGrowthBytesMax, medians: figures, reps, skipped, failures };
     if (opts.jsonTarget !== null) {
       fs.writeFileSync(opts.jsonTarget, `${JSON.stringify(document, null, 2)}\n`);
       const charts = writeCharts(figures, path.dirname(path.resolve(opts.jsonTarget)), path.basename(opts.jsonTarget, '.json'));
