@@ -41,9 +41,10 @@ export class ProducerBatch {
   private records: PreparedRecord[] = [];
   private readonly timestampsMs: number[] = [];
   /**
-   * The sends whose records the batch holds, as runs: a send's records enter a batch in one
-   * synchronous loop, so they are consecutive in it and in the send (one entry per send and
-   * batch, not one per record).
+   * The sends whose records the batch holds, as runs of records consecutive in the batch and in
+   * their send: a send's records enter a batch in one synchronous loop, so a send is one run,
+   * or several when its messages alternate between partitions (one entry per run, not one per
+   * record).
    */
   private readonly runs: SendRun[] = [];
   /** Bytes reserved in the buffer budget for these records. */
