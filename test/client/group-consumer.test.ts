@@ -173,6 +173,35 @@ describe('GroupConsumer', () => {
     await running;
   });
 
+  it('leaves on close even when the close aborts its join, so the group is not held for a session', async () => {
+    const env = await setup();
+    await env.runnel.admin().createTopic('t', { partitions: 2 });
+    // Closed at different moments around its first heartbeat (the join): before the broker has
+    // it, while the broker handles it, and after. None may stay a member for its 30 s session.
+    const delays: (() => Promise<unknown>)[] = [
+      () => Promise.resolve(),
+      () => new Promise((resolve) => setImmediate(resolve)),
+      () => new Promise((resolve) => setTimeout(resolve, 1)),
+      () => new Promise((resolve) => setTimeout(resolve, 3)),
+      () => new Promise((resolve) => setTimeout(resolve, 10)),
+    ];
+    for (const delay of delays) {
+      const consumer = member(env, { sessionTimeoutMs: 30_000 });
+      const first = consumer.messages().next();
+      await delay();
+      await consumer.close();
+      await first.catch(() => undefined);
+    }
+    const admin = env.runnel.admin();
+    const deadline = Date.now() + 5000;
+    let members = -1;
+    while (Date.now() < deadline && members !== 0) {
+      members = (await admin.listGroups()).find((g) => g.groupId === 'g')?.members ?? 0;
+      if (members !== 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(members, 'members left in the group 5 s after every close').toBe(0);
+  });
+
   it('refuses bad options with INVALID_CONFIG', () => {
     const runnel = new Runnel({ brokers: ['127.0.0.1:1'] });
     open.push(runnel);

@@ -62,6 +62,8 @@ export class GroupMembership {
   /** Chosen once; a member that was fenced joins again with the same id and epoch 0. */
   readonly memberId = randomUUID();
   epoch = 0;
+  /** A join (epoch 0) was sent since the last leave: the coordinator may know this member. */
+  private joinSent = false;
   private owned = new Map<string, TopicPartition>();
   /** The assignment of the latest answer: what reconciliation works towards. */
   private target = new Map<string, TopicPartition>();
@@ -129,7 +131,9 @@ export class GroupMembership {
       this.owned.clear();
       this.target.clear();
     });
-    if (this.epoch <= 0) return;
+    // Also with epoch 0 once a join was sent: close() may have aborted a join the coordinator
+    // had already taken, and that member would otherwise hold partitions for a whole session.
+    if (this.epoch <= 0 && !this.joinSent) return;
     const epoch = temporary && this.options.instanceId !== null ? -2 : -1;
     try {
       await this.send(epoch, 0, new AbortController().signal);
@@ -137,6 +141,7 @@ export class GroupMembership {
       // Leaving is best effort: the session timeout removes the member anyway.
     }
     this.epoch = 0;
+    this.joinSent = false;
   }
 
   private async loop(): Promise<void> {
@@ -146,6 +151,7 @@ export class GroupMembership {
       this.inFlight = controller;
       this.kicked = false;
       let response: HeartbeatResponse;
+      if (this.epoch === 0) this.joinSent = true;
       try {
         response = await this.send(this.epoch, this.epoch === 0 ? 0 : this.intervalMs, controller.signal);
       } catch (err) {
