@@ -19,11 +19,12 @@ export interface ConsumerOptions<V = Buffer> {
   /** Longest wait of a Fetch long poll (the Fetch transport only). */
   fetchMaxWaitMs?: number;
   /**
-   * Records decoded and waiting for the application. Past this the consumer stops pulling (and
-   * gRPC flow control stops the broker) until the application has read half of them. One
-   * Subscribe message or Fetch response may overshoot it by its own records. Memory held is
-   * about these records plus, on Subscribe, up to 16 messages of `maxBytes` queued inside
-   * grpc-js and the HTTP/2 window.
+   * Records received and waiting for the application (counted from the batch headers; each
+   * stored batch is decoded, and its CRC checked, when the application reaches it). Past this
+   * the consumer stops pulling (and gRPC flow control stops the broker) until the application
+   * has read half of them. One Subscribe message or Fetch response may overshoot it by its own
+   * records. Memory held is about these records' bytes, one decoded batch per partition, plus,
+   * on Subscribe, up to 16 messages of `maxBytes` queued inside grpc-js and the HTTP/2 window.
    */
   bufferedMessagesMax?: number;
   /**
