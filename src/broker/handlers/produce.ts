@@ -3,7 +3,8 @@
  * the appends of a request in order (see produce.ts), then wait for the acks level and answer.
  * On a stream, appends run strictly in request order while the durability waits of several
  * requests overlap, so pipelined `acks: all` requests share group-committed fsyncs; answers go
- * out in request order, each with its correlation id.
+ * out in request order, each with its correlation id, one turn of the event loop after the
+ * append (see NextTurnQueue: consumers first, at some 80 us of the producer's own ack latency).
  */
 import type * as grpc from '@grpc/grpc-js';
 import { RunnelError, isRunnelError } from '../../common/errors.js';
@@ -117,14 +118,22 @@ export function produceStreamHandler(broker: Broker): grpc.handleBidiStreamingCa
     let inFlight = 0;
     let appendChain: Promise<unknown> = Promise.resolve();
     let answerChain: Promise<unknown> = Promise.resolve();
+    const outbox = new NextTurnQueue();
+    /** No more requests are taken (an error is on its way, after the answers before it). */
+    let refusing = false;
+    /** The stream is over: nothing more is written. */
     let failedStream = false;
     const fail = (err: RunnelError): void => {
-      if (failedStream) return;
-      failedStream = true;
-      call.emit('error', toServiceError(err));
+      if (refusing) return;
+      refusing = true;
+      outbox.push(() => {
+        if (failedStream) return;
+        failedStream = true;
+        call.emit('error', toServiceError(err));
+      });
     };
     call.on('data', (request: ProduceRequest) => {
-      if (failedStream) return;
+      if (refusing) return;
       const started = process.hrtime.bigint();
       if (broker.isClosing) return fail(new RunnelError('BROKER_SHUTTING_DOWN'));
       if (++inFlight > maxInFlight) return fail(new RunnelError('LIMIT_EXCEEDED', `more than ${maxInFlight} produce requests in flight on one stream`));
@@ -135,7 +144,9 @@ export function produceStreamHandler(broker: Broker): grpc.handleBidiStreamingCa
           (res) => {
             inFlight--;
             observe(broker, 'ProduceStream', started, 'NONE');
-            if (!failedStream && !call.cancelled) call.write(res);
+            outbox.push(() => {
+              if (!failedStream && !call.cancelled) call.write(res);
+            });
           },
           (err: unknown) => {
             inFlight--;
@@ -151,12 +162,40 @@ export function produceStreamHandler(broker: Broker): grpc.handleBidiStreamingCa
     broker.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
     call.on('close', () => broker.shutdownSignal.removeEventListener('abort', onShutdown));
     call.on('end', () => {
-      void answerChain.then(() => {
-        if (!failedStream) call.end();
-      });
+      void answerChain.then(() =>
+        outbox.push(() => {
+          if (!failedStream) call.end();
+        }),
+      );
     });
     call.on('error', () => {
       failedStream = true;
+      refusing = true;
     });
   };
+}
+
+/**
+ * Runs queued actions in order on the next turn of the event loop, all in one. ProduceStream
+ * answers go through it: the Subscribe pushes an append wakes are written in the append's own
+ * turn, and when the answer went out in that same turn, on a machine with few cores, the
+ * producer woken by its answer took a core from the consumer woken by its push (end-to-end
+ * latency p50 at 1,000 records/s, acks leader: 0.47 ms, against 0.31-0.34 ms with the answer a
+ * turn later). What follows the answers (the end of the stream, an error) queues behind them.
+ */
+class NextTurnQueue {
+  private queued: (() => void)[] = [];
+  private scheduled = false;
+
+  push(action: () => void): void {
+    this.queued.push(action);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const actions = this.queued;
+      this.queued = [];
+      for (const run of actions) run();
+    });
+  }
 }
