@@ -66,8 +66,10 @@ function payloads(recordBytes: number, count: number): Buffer[] {
 }
 
 const rssBytesAtStart = process.memoryUsage.rss();
-let rssBytesMax = 0;
-const rssTimer = setInterval(() => (rssBytesMax = Math.max(rssBytesMax, process.memoryUsage.rss())), 100);
+let rssBytesMax = rssBytesAtStart;
+const sampleRss = (): number => (rssBytesMax = Math.max(rssBytesMax, process.memoryUsage.rss()));
+// Sampled every 100 ms and once more at the end, so a job shorter than that has a figure too.
+const rssTimer = setInterval(sampleRss, 100);
 rssTimer.unref();
 
 /** Runs `send(i)` for every chunk of records with WINDOW chunks in flight. */
@@ -371,7 +373,7 @@ async function latencyConsume(job: Job): Promise<JobResult> {
   const consume = { runnel: () => runnelConsume(job, onRecord), redis: () => redisConsume(job, onRecord, 1000), nats: () => natsConsume(job, onRecord), relay: () => relayConsume(job, onRecord) }[job.system];
   const durationMs = await consume();
   const us = (p: number): number => histogram.getValueAtPercentile(p) / 1000;
-  return { records: job.records, durationMs, rssBytesMax, rssBytesAtStart, latencyMs: { p50: us(50), p99: us(99), p999: us(99.9), max: histogram.maxValue / 1000 } };
+  return { records: job.records, durationMs, rssBytesMax: sampleRss(), rssBytesAtStart, latencyMs: { p50: us(50), p99: us(99), p999: us(99.9), max: histogram.maxValue / 1000 } };
 }
 
 async function latencyProduce(job: Job, pool: Buffer[]): Promise<number> {
@@ -409,7 +411,7 @@ async function main(): Promise<void> {
       'group-consume': { runnel: () => runnelGroupConsume(job), redis: () => redisGroupConsume(job), nats: () => natsGroupConsume(job), relay: unsupported('groups') },
     }[job.kind][job.system];
     const durationMs = await run();
-    result = { records: job.records, durationMs, rssBytesMax, rssBytesAtStart };
+    result = { records: job.records, durationMs, rssBytesMax: sampleRss(), rssBytesAtStart };
   }
   process.stdout.write(`${JSON.stringify({ event: 'result', ...result })}\n`);
   process.exit(0);
