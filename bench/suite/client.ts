@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import * as grpc from '@grpc/grpc-js';
 import { connect as natsConnect, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JsMsg, type NatsConnection } from 'nats';
 import { CONNECTION_DEFAULTS } from '../../src/client/connection.js';
-import { Runnel } from '../../src/client/index.js';
+import { Runnel, type ConsumerBatch } from '../../src/client/index.js';
 import { RelayClientConstructor, type RelayClient } from './relay-server.js';
 
 export interface Job {
@@ -104,13 +104,18 @@ async function runnelConsume(job: Job, onRecord: ((value: Buffer) => void) | nul
   const runnel = new Runnel({ brokers: [job.target] });
   const consumer = runnel.consumer();
   await consumer.assign(Array.from({ length: job.partitions }, (_, partition) => ({ topic: job.name, partition, from: 'earliest' as const })));
+  return readBatches(runnel, consumer.batches(), job.records, onRecord);
+}
+
+/** Reads `records` messages from `batches`, timed from the first batch; closes `runnel`. */
+async function readBatches(runnel: Runnel, batches: AsyncIterable<ConsumerBatch>, records: number, onRecord: ((value: Buffer) => void) | null): Promise<number> {
   let seen = 0;
   let started = 0;
-  for await (const batch of consumer.batches()) {
+  for await (const batch of batches) {
     if (started === 0) started = nowMs();
-    for (const m of batch.messages) if (onRecord !== null && m.value !== null) onRecord(m.value);
+    if (onRecord !== null) for (const m of batch.messages) if (m.value !== null) onRecord(m.value);
     seen += batch.messages.length;
-    if (seen >= job.records) break;
+    if (seen >= records) break;
   }
   const durationMs = nowMs() - started;
   await runnel.close();
@@ -130,16 +135,7 @@ async function runnelLatencyProduce(job: Job, pool: Buffer[]): Promise<number> {
 async function runnelGroupConsume(job: Job): Promise<number> {
   const runnel = new Runnel({ brokers: [job.target] });
   const consumer = runnel.consumer({ groupId: job.groupId ?? 'bench', topics: [job.name], autoOffsetReset: 'earliest' });
-  let seen = 0;
-  let started = 0;
-  for await (const batch of consumer.batches()) {
-    if (started === 0) started = nowMs();
-    seen += batch.messages.length;
-    if (seen >= job.records) break;
-  }
-  const durationMs = nowMs() - started;
-  await runnel.close();
-  return durationMs;
+  return readBatches(runnel, consumer.batches(), job.records, null);
 }
 
 // ---- Redis Streams ------------------------------------------------------------------------
@@ -333,15 +329,14 @@ async function paced(job: Job, pool: Buffer[], send: (value: Buffer) => Promise<
   // A count and one waiter, not a Promise.race over every pending send: a system that falls
   // behind would otherwise have the pacer attach thousands of handlers per record.
   let inFlight = 0;
-  let roomOrDone: (() => void) | null = null;
+  let wake: (() => void) | null = null;
   let failure: unknown = null;
   const settled = (): void => {
     inFlight--;
-    const wake = roomOrDone;
-    roomOrDone = null;
     wake?.();
+    wake = null;
   };
-  const waitFor = (done: () => boolean): Promise<void> | null => (done() ? null : new Promise<void>((resolve) => (roomOrDone = resolve)));
+  const nextSettled = (): Promise<void> => new Promise<void>((resolve) => (wake = resolve));
   for (let i = 0; i < job.records && failure === null; i++) {
     const dueMs = started + i * intervalMs;
     const waitMs = dueMs - nowMs();
@@ -353,9 +348,9 @@ async function paced(job: Job, pool: Buffer[], send: (value: Buffer) => Promise<
       failure ??= err;
       settled();
     });
-    for (let room = waitFor(() => inFlight < PACED_IN_FLIGHT_MAX); room !== null; room = waitFor(() => inFlight < PACED_IN_FLIGHT_MAX)) await room;
+    while (inFlight >= PACED_IN_FLIGHT_MAX) await nextSettled();
   }
-  for (let done = waitFor(() => inFlight === 0); done !== null; done = waitFor(() => inFlight === 0)) await done;
+  while (inFlight > 0) await nextSettled();
   if (failure !== null) throw failure instanceof Error ? failure : new Error(`a send failed: ${JSON.stringify(failure)}`);
   return nowMs() - started;
 }
