@@ -41,6 +41,7 @@ import { Codec, readBatchHeader, writeBaseOffset } from '../../src/format/batch-
 import { decodeRecordBatch, encodeRecordBatch } from '../../src/format/record-batch.js';
 import { connect, type Clients } from '../broker/helpers.js';
 import { rng, tempDir } from '../storage/helpers.js';
+import { Hub } from './event-waits.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli/index.js', import.meta.url));
 const SEED = Number(process.env.RUNNEL_BROKER_CRASH_SEED ?? Math.floor(Math.random() * 1e9));
@@ -64,40 +65,6 @@ const TOPIC_CONFIGS: Record<string, string> = {
   cleanupPolicy: 'delete',
 };
 const FETCH_MAX_BYTES = 16 * 1024 * 1024;
-
-/** Everything waits on this: broker lines and exits, acknowledgements, stream ends. */
-class Hub {
-  failure: Error | null = null;
-  private readonly listeners = new Set<() => void>();
-
-  notify(): void {
-    for (const listener of [...this.listeners]) listener();
-  }
-
-  fail(err: Error): void {
-    this.failure ??= err;
-    this.notify();
-  }
-
-  /** Resolves when `done()` holds (checked on every event); rejects on a failure or after `timeoutMs`. */
-  until(done: () => boolean, what: string, context: () => string, timeoutMs = WAIT_MS): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const finish = (err?: Error): void => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      const check = (): void => {
-        if (this.failure !== null) finish(new Error(`${what}: ${this.failure.message} (${context()})`, { cause: this.failure }));
-        else if (done()) finish();
-      };
-      const timer = setTimeout(() => finish(new Error(`${what}: not within ${timeoutMs} ms (${context()})`)), timeoutMs);
-      this.listeners.add(check);
-      check();
-    });
-  }
-}
 
 const live = new Set<BrokerProcess>();
 
@@ -517,7 +484,7 @@ function killPoint(random: () => number): number {
 describe('broker crash consistency of acknowledged produce', () => {
   it(`keeps every ACKS_ALL acknowledgement through ${KILLS} SIGKILLs of a broker, seed ${SEED}`, async () => {
     const choices = rng(SEED);
-    const hub = new Hub();
+    const hub = new Hub(WAIT_MS);
     const dataDir = tempDir('runnel-broker-crash-');
     const plain = new Producer('plain', PLAIN_PARTITION, PLAIN_WINDOW, 'p', rng(SEED ^ 0x51ed27), hub, null);
     const timings: string[] = [];

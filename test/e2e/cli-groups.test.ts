@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GroupDescription } from '../../src/client/index.js';
+import { EventWaits } from './event-waits.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli/index.js', import.meta.url));
 /** Bound of every single wait: a process exit, a line of output. */
@@ -38,7 +39,7 @@ class CliProcess {
   readonly exited: Promise<Result>;
   private exit: Result | null = null;
   private readonly child: ChildProcess;
-  private readonly listeners = new Set<() => void>();
+  private readonly waits = new EventWaits();
 
   constructor(args: string[], options: { stdin?: string; lifetimeMs?: number } = {}) {
     this.child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -65,21 +66,12 @@ class CliProcess {
 
   /** Resolves once `check` holds on the output; rejects if the process ends first or after WAIT_MS. */
   until(check: (stdout: string) => boolean, what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const done = (err?: Error): void => {
-        clearTimeout(timer);
-        this.listeners.delete(listener);
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      const listener = (): void => {
-        if (check(this.stdout)) done();
-        else if (this.exit !== null) done(new Error(`${what}: the process ended first (${JSON.stringify(this.exit)})`));
-      };
-      const timer = setTimeout(() => done(new Error(`${what}: not within ${WAIT_MS} ms; stdout ${JSON.stringify(this.stdout.slice(-500))}`)), WAIT_MS);
-      this.listeners.add(listener);
-      listener();
-    });
+    return this.waits.until(
+      () => check(this.stdout),
+      () => (this.exit === null ? null : new Error(`${what}: the process ended first (${JSON.stringify(this.exit)})`)),
+      () => new Error(`${what}: not within ${WAIT_MS} ms; stdout ${JSON.stringify(this.stdout.slice(-500))}`),
+      WAIT_MS,
+    );
   }
 
   /** Signals this process by its PID; a no-op once it has exited. */
@@ -88,7 +80,7 @@ class CliProcess {
   }
 
   private notify(): void {
-    for (const listener of [...this.listeners]) listener();
+    this.waits.notify();
   }
 }
 

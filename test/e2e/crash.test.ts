@@ -23,6 +23,7 @@ import type { LogConfig } from '../../src/storage/log-config.js';
 import { LogManager } from '../../src/storage/log-manager.js';
 import type { PartitionLog } from '../../src/storage/partition-log.js';
 import { rng, tempDir } from '../storage/helpers.js';
+import { EventWaits } from './event-waits.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-writer.mjs', import.meta.url));
 
@@ -81,7 +82,7 @@ class Child {
   stderr = '';
   exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   private readonly process: ChildProcess;
-  private readonly listeners = new Set<() => void>();
+  private readonly waits = new EventWaits();
   private readonly closed: Promise<void>;
 
   constructor(args: string[]) {
@@ -111,7 +112,7 @@ class Child {
   }
 
   private notify(): void {
-    for (const listener of [...this.listeners]) listener();
+    this.waits.notify();
   }
 
   private describe(): string {
@@ -121,21 +122,12 @@ class Child {
 
   /** Resolves when `done()` holds (checked on every line); rejects if the child ends first or time runs out. */
   until(done: () => boolean, what: string, timeoutMs = CHILD_WAIT_MS): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const finish = (err?: Error): void => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      const check = (): void => {
-        if (done()) finish();
-        else if (this.exit !== null) finish(new Error(`${what}: the child ended first (${this.describe()})`));
-      };
-      const timer = setTimeout(() => finish(new Error(`${what}: not within ${timeoutMs} ms (${this.describe()})`)), timeoutMs);
-      this.listeners.add(check);
-      check();
-    });
+    return this.waits.until(
+      done,
+      () => (this.exit === null ? null : new Error(`${what}: the child ended first (${this.describe()})`)),
+      () => new Error(`${what}: not within ${timeoutMs} ms (${this.describe()})`),
+      timeoutMs,
+    );
   }
 
   /** Waits until the process is gone and its output is read; bounded. */

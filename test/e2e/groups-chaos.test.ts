@@ -42,6 +42,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Runnel, type Admin, type GroupDescription, type Producer } from '../../src/client/index.js';
 import { rng, tempDir } from '../storage/helpers.js';
+import { Hub } from './event-waits.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli/index.js', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixtures/group-member.mjs', import.meta.url));
@@ -76,48 +77,17 @@ const T0 = process.hrtime.bigint();
 const ms = (t: bigint): string => (t === NEVER ? '∞' : (Number(t - T0) / 1e6).toFixed(1));
 const elapsedMs = (from: bigint, to: bigint): number => Number(to - from) / 1e6;
 
-/** Everything waits on this: member events and exits, broker lines, acknowledgements. */
-class Hub {
-  failure: Error | null = null;
-  private readonly listeners = new Set<() => void>();
-
-  notify(): void {
-    for (const listener of [...this.listeners]) listener();
-  }
-
-  fail(err: Error): void {
-    this.failure ??= err;
-    this.notify();
-  }
-
-  /** Resolves when `done()` holds (checked on every event); rejects on a failure or after `timeoutMs`. */
-  until(done: () => boolean, what: string, context: () => string, timeoutMs = WAIT_MS): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const finish = (err?: Error): void => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      const check = (): void => {
-        if (this.failure !== null) finish(new Error(`${what}: ${this.failure.message}\n${context()}`, { cause: this.failure }));
-        else if (done()) finish();
-      };
-      const timer = setTimeout(() => finish(new Error(`${what}: not within ${timeoutMs} ms\n${context()}`)), timeoutMs);
-      this.listeners.add(check);
-      check();
-    });
-  }
-
-  /** Polls an async condition every POLL_MS until it holds; bounded like `until`. */
-  async poll(done: () => Promise<boolean>, what: string, context: () => string, timeoutMs = WAIT_MS): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.failure !== null) throw new Error(`${what}: ${this.failure.message}\n${context()}`, { cause: this.failure });
-      if (await done()) return;
-      if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms\n${context()}`);
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
+/**
+ * Polls an async condition (an admin call: no event tells when it changes) every POLL_MS until
+ * it holds; bounded like a Hub wait, and ended by the Hub's failure too.
+ */
+async function poll(hub: Hub, done: () => Promise<boolean>, what: string, context: () => string, timeoutMs = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (hub.failure !== null) throw new Error(`${what}: ${hub.failure.message}\n${context()}`, { cause: hub.failure });
+    if (await done()) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms\n${context()}`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 
@@ -462,7 +432,8 @@ class Group {
     const begin = process.hrtime.bigint();
     await this.hub.until(() => this.settledByEvents(), `${what}: settle (events)`, () => this.describe());
     let last: GroupDescription | null = null;
-    await this.hub.poll(
+    await poll(
+      this.hub,
       async () => {
         last = await this.admin.describeGroup(this.groupId);
         return this.settledByEvents() && this.agrees(last);
@@ -666,7 +637,7 @@ interface Env {
 }
 
 async function setup(groupId: string, recordsPerTick: number): Promise<Env> {
-  const hub = new Hub();
+  const hub = new Hub(WAIT_MS);
   const broker = new BrokerProcess(tempDir('runnel-groups-chaos-'), hub);
   const address = await broker.address();
   const runnel = new Runnel({ brokers: [address] });
@@ -737,7 +708,8 @@ async function drainAndVerify(env: Env): Promise<{ analysis: Analysis; duplicate
   await env.producer.stop();
   const produced = env.producer.values.map((v) => v.length);
   let last: GroupDescription | null = null;
-  await hub.poll(
+  await poll(
+    hub,
     async () => {
       last = await env.admin.describeGroup(group.groupId);
       const offsets = last.offsets.filter((o) => o.topic === TOPIC);
