@@ -240,9 +240,10 @@ async function latency(admin: ReturnType<Runnel['admin']>, subject: Subject, opt
     await new Promise((resolve) => setTimeout(resolve, 500));
     const producing = runJob({ ...job, kind: 'latency-produce' });
     const [result] = await Promise.all([consuming, producing]);
-    if (subject.system === 'runnel') await admin.deleteTopic(name);
     return { ...figure(`latency ${rate}/s`, subject.label, 100, result), recordsPerSec: rate, mbPerSec: (rate * 100) / 1e6 };
   } finally {
+    // Also after a failure: what a failed run left must not weigh on the runs after it.
+    if (subject.system === 'runnel') await admin.deleteTopic(name).catch(() => undefined);
     if (relay !== null) {
       relay.child.kill('SIGTERM');
       if (relay.child.exitCode === null) await new Promise((resolve) => relay.child.once('exit', resolve));
@@ -262,10 +263,14 @@ async function fanOut(admin: ReturnType<Runnel['admin']>, subject: Subject, opts
   if (subject.system === 'runnel') await admin.createTopic(name, { partitions });
   const records = recordsFor(subject, opts.records, 100);
   const base: Job = { system: subject.system, kind: 'group-consume', target: subject.target, name, records, recordBytes: 100, acks: subject.acks, compression: 'none', partitions, rate: 0 };
-  const subscribers = Array.from({ length: FAN_OUT_GROUPS }, (_, i) => runJob({ ...base, groupId: `${name}-${i}` }));
-  const produced = await runJob({ ...base, kind: 'produce' });
-  const consumed = await Promise.all(subscribers);
-  if (subject.system === 'runnel') await admin.deleteTopic(name);
+  let produced: JobResult;
+  let consumed: JobResult[];
+  try {
+    const subscribers = Promise.all(Array.from({ length: FAN_OUT_GROUPS }, (_, i) => runJob({ ...base, groupId: `${name}-${i}` })));
+    [produced, consumed] = await Promise.all([runJob({ ...base, kind: 'produce' }), subscribers]);
+  } finally {
+    if (subject.system === 'runnel') await admin.deleteTopic(name).catch(() => undefined);
+  }
   const slowest = consumed.reduce((a, b) => (a.durationMs > b.durationMs ? a : b));
   return [figure('fan-out produce', subject.label, 100, produced), figure(`fan-out, slowest of ${FAN_OUT_GROUPS} groups`, subject.label, 100, slowest)];
 }

@@ -5,7 +5,7 @@
  * records from that offset.
  */
 import { RunnelError } from '../../common/errors.js';
-import { BATCH_HEADER_BYTES, Pos, readBatchSize } from '../../format/batch-header.js';
+import { BATCH_HEADER_BYTES, Pos, readBaseOffset, readBatchSize, readLastOffsetDelta } from '../../format/batch-header.js';
 import { decodeRecordBatches, type RecordHeader } from '../../format/record-batch.js';
 import type { Deserializer } from '../serialization.js';
 import type { ConsumerMessage, ConsumerHeaders } from './types.js';
@@ -40,9 +40,8 @@ export function splitStored(bytes: Buffer, nextOffset: number): StoredPiece[] {
       pieces.push({ bytes: bytes.subarray(pos), recordCount: 1, nextOffset });
       break;
     }
-    const baseOffset = Number(bytes.readBigInt64BE(pos + Pos.baseOffset));
     const recordCount = Math.max(0, bytes.readInt32BE(pos + Pos.recordCount));
-    const end = baseOffset + bytes.readInt32BE(pos + Pos.lastOffsetDelta) + 1;
+    const end = readBaseOffset(bytes, pos) + readLastOffsetDelta(bytes, pos) + 1;
     pieces.push({ bytes: bytes.subarray(pos, pos + sizeBytes), recordCount, nextOffset: end });
     pos += sizeBytes;
   }
