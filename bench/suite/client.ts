@@ -19,7 +19,7 @@ import * as grpc from '@grpc/grpc-js';
 import { connect as natsConnect, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JsMsg, type NatsConnection } from 'nats';
 import { CONNECTION_DEFAULTS } from '../../src/client/connection.js';
 import { Runnel, type ConsumerBatch } from '../../src/client/index.js';
-import { RelayClientConstructor, type RelayClient } from './relay-server.js';
+import { RelayClientConstructor, type RelayClient } from './relay-service.js';
 
 export interface Job {
   system: 'runnel' | 'redis' | 'nats' | 'relay';

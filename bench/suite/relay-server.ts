@@ -16,22 +16,7 @@ import { DEFAULT_BROKER_CONFIG } from '../../src/broker/config.js';
 import { widenReceiveWindows } from '../../src/broker/http2-window.js';
 import { silentLogger } from '../../src/common/logger.js';
 import { serveUntilParentGoes } from '../broker-bench-common.js';
-
-const passthrough = (b: Buffer): Buffer => b;
-
-function method(name: string, requestStream: boolean): grpc.MethodDefinition<Buffer, Buffer> {
-  return { path: `/runnel.bench.Relay/${name}`, requestStream, responseStream: true, requestSerialize: passthrough, requestDeserialize: passthrough, responseSerialize: passthrough, responseDeserialize: passthrough };
-}
-
-/** push: bidirectional, an 8-byte answer per message. tail: server stream of every pushed message. */
-export const RELAY_SERVICE = { push: method('Push', true), tail: method('Tail', false) } satisfies grpc.ServiceDefinition;
-
-export interface RelayClient extends grpc.Client {
-  push(): grpc.ClientDuplexStream<Buffer, Buffer>;
-  tail(request: Buffer): grpc.ClientReadableStream<Buffer>;
-}
-
-export const RelayClientConstructor = grpc.makeGenericClientConstructor(RELAY_SERVICE, 'Relay') as unknown as new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => RelayClient;
+import { RELAY_SERVICE } from './relay-service.js';
 
 const ANSWER = Buffer.alloc(8);
 
