@@ -9,8 +9,6 @@
  * Usage: node dist/bench/suite/relay-server.js   (prints `relay listening on HOST:PORT`; runs
  * until SIGTERM, SIGINT, or its stdin closes)
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_BROKER_CONFIG } from '../../src/broker/config.js';
 import { widenReceiveWindows } from '../../src/broker/http2-window.js';
@@ -42,4 +40,4 @@ function main(): void {
   serveUntilParentGoes(server, 'relay');
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) main();
+main();
