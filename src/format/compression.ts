@@ -7,6 +7,16 @@
 import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
 import { RunnelError } from '../common/errors.js';
 import { Codec } from './batch-header.js';
+import { lz4FrameDecompressedBytesMax } from './lz4-frame.js';
+
+/**
+ * The most bytes a batch's records section may decompress to, anywhere Runnel decompresses: produce,
+ * recovery, compaction, ListOffsets by time and the SDK. Fixed, not a topic config, so data
+ * accepted once is never refused when it is read, recovered or replicated after a config change.
+ * 64 MiB is 64 times Kafka's default max.message.bytes, past any real compression ratio of a
+ * default-sized batch; a batch over it is refused before its output is allocated.
+ */
+export const DECOMPRESSED_RECORDS_BYTES_MAX = 64 * 1024 * 1024;
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -21,7 +31,15 @@ export function lz4FrameCompress(data: Buffer): Buffer {
   }
 }
 
-export function lz4FrameDecompress(data: Buffer): Buffer {
+/**
+ * Decompresses one lz4 frame whose output the frame's structure bounds by `maxBytes`: refused with
+ * BATCH_TOO_LARGE before anything is allocated when it could exceed that.
+ */
+export function lz4FrameDecompress(data: Buffer, maxBytes = DECOMPRESSED_RECORDS_BYTES_MAX): Buffer {
+  const boundBytes = lz4FrameDecompressedBytesMax(data);
+  if (boundBytes > maxBytes) {
+    throw new RunnelError('BATCH_TOO_LARGE', `lz4 records may decompress to ${boundBytes} bytes, more than the ${maxBytes} allowed`, { reason: 'decompressed-size' });
+  }
   try {
     return decompressFrameSync(data);
   } catch (err) {

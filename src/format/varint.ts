@@ -154,6 +154,14 @@ export class ByteReader {
     return this.buf.subarray(start, this.pos);
   }
 
+  /** Moves past the next `length` bytes without looking at them (the record walk). */
+  skip(length: number): void {
+    if (length < 0 || length > this.end - this.pos) {
+      throw badRecords(`length ${length} at byte ${this.pos} is negative or runs past the end (${this.end})`);
+    }
+    this.pos += length;
+  }
+
   /** A varint length (-1 = null) followed by that many bytes, as a view. */
   nullableBytes(): Buffer | null {
     const length = this.varint();

@@ -1,8 +1,9 @@
-import { decompressFrameSync } from 'lz4-napi';
+import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
 import { describe, expect, it } from 'vitest';
 import { Codec } from '../../src/format/batch-header.js';
-import { compressRecords, decompressRecords, lz4FrameCompress, lz4FrameDecompress } from '../../src/format/compression.js';
-import { expectCorrupt } from './helpers.js';
+import { DECOMPRESSED_RECORDS_BYTES_MAX, compressRecords, decompressRecords, lz4FrameCompress, lz4FrameDecompress } from '../../src/format/compression.js';
+import { lz4FrameDecompressedBytesMax } from '../../src/format/lz4-frame.js';
+import { expectCorrupt, expectRunnelError } from './helpers.js';
 
 const text = Buffer.from('the same few words, the same few words, the same few words again'.repeat(50));
 
@@ -49,5 +50,37 @@ describe('choosing by codec', () => {
   it.each([1, 2, 4, 5, 6, 7])('reports codec %d as unknown-codec', (codec) => {
     expectCorrupt(() => decompressRecords(codec, text), 'unknown-codec');
     expectCorrupt(() => compressRecords(codec, text), 'unknown-codec');
+  });
+});
+
+describe('lz4 frame bound (read from the frame structure, before decompressing)', () => {
+  const inputs = [Buffer.alloc(0), text, Buffer.alloc(300_000), Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7919) & 0xff))];
+
+  it.each([{}, { blockChecksums: true }, { contentChecksum: true }, { blockChecksums: true, contentChecksum: true }])('bounds the output of real frames (%o)', (options) => {
+    for (const input of inputs) {
+      const frame = compressFrameSync(input, options);
+      const bound = lz4FrameDecompressedBytesMax(frame);
+      expect(bound).toBeGreaterThanOrEqual(input.length);
+      // Tight for ordinary frames: full blocks count as one block maximum each.
+      expect(bound).toBeLessThanOrEqual(input.length + 64 * 1024);
+      expect(lz4FrameDecompress(frame).equals(input)).toBe(true);
+    }
+  });
+
+  it('refuses bytes after the frame, a truncated frame, a block over the maximum and bad magic', () => {
+    const frame = lz4FrameCompress(text);
+    expectCorrupt(() => lz4FrameDecompressedBytesMax(Buffer.concat([frame, Buffer.from([0])])), 'bad-records');
+    expectCorrupt(() => lz4FrameDecompressedBytesMax(frame.subarray(0, frame.length - 1)), 'bad-records');
+    const oversized = Buffer.from(frame);
+    oversized.writeUInt32LE(64 * 1024 + 1, 7); // first block size, just past the 64 KiB maximum
+    expectCorrupt(() => lz4FrameDecompressedBytesMax(oversized), 'bad-records');
+    expectCorrupt(() => lz4FrameDecompressedBytesMax(Buffer.from('not a frame at all')), 'bad-records');
+  });
+
+  it('refuses a frame that could inflate past the cap with BATCH_TOO_LARGE, without inflating it', () => {
+    const frame = lz4FrameCompress(Buffer.alloc(2 * 1024 * 1024));
+    expectRunnelError(() => lz4FrameDecompress(frame, 1024 * 1024), 'BATCH_TOO_LARGE', 'decompressed-size');
+    expect(lz4FrameDecompress(frame, 2 * 1024 * 1024 + 64 * 1024).length).toBe(2 * 1024 * 1024);
+    expect(DECOMPRESSED_RECORDS_BYTES_MAX).toBe(64 * 1024 * 1024);
   });
 });
