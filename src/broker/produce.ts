@@ -13,6 +13,7 @@ import { CheckedBatch } from '../storage/checked-batch.js';
 import type { Broker, Partition } from './broker.js';
 import { refuseInternalTopic } from './coordinator-host.js';
 import { validateProducerFields, type ProducerFields } from './producer-state.js';
+import { applyTimestampPolicy } from './timestamp-policy.js';
 import { createTopic } from './topics.js';
 
 export type Acks = 'none' | 'leader' | 'all';
@@ -40,7 +41,9 @@ export async function appendPartition(broker: Broker, topic: string, partitionIn
   refuseInternalTopic(topic, 'produce to');
   const partition = await partitionForProduce(broker, topic, partitionIndex);
   const context = { topic, partition: partitionIndex };
-  const batches = splitBatches(records, partition.log.config.maxBatchBytes, context);
+  const nowMs = Date.now();
+  const policy = partition.topic.settings.timestamps;
+  const batches = splitBatches(records, partition.log.config.maxBatchBytes, context).map((batch) => applyTimestampPolicy(batch, policy, nowMs, context));
   for (const batch of batches) {
     const fields = producerFields(batch);
     if (!validateProducerFields(fields)) continue;
@@ -124,7 +127,7 @@ function appendBatches(broker: Broker, partition: Partition, batches: CheckedBat
       lastOffset = verdict.lastOffset;
       continue;
     }
-    const result = log.appendCheckedSync(batch);
+    const result = log.appendCheckedSync(batch, { logAppendTime: topic.settings.timestamps.type === 'LogAppendTime' });
     if (verdict.kind === 'append') producers.record(fields, result.baseOffset, result.lastOffset, result.logAppendTimeMs);
     recent.add(result.baseOffset, result.lastOffset, batch.bytes);
     first ??= result;

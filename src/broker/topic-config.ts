@@ -7,9 +7,12 @@
  *   maxMessageBytes     largest batch accepted (LogConfig.maxBatchBytes)
  *   durability          "leader" | "all": the weakest acks this topic honours; with "all",
  *                       every produce is fsync'd before it is answered, whatever acks it asked
+ *   messageTimestampType, messageTimestampAfterMaxMs, messageTimestampBeforeMaxMs
+ *                       the produce timestamp rules (timestamp-policy.ts)
  */
 import { RunnelError } from '../common/errors.js';
 import { resolveLogConfig, type LogConfig } from '../storage/log-config.js';
+import { DEFAULT_TIMESTAMP_POLICY, type TimestampPolicy } from './timestamp-policy.js';
 
 export type Durability = 'leader' | 'all';
 
@@ -22,11 +25,25 @@ const NUMERIC_KEYS = {
   maxMessageBytes: 'maxBatchBytes',
 } as const satisfies Record<string, keyof LogConfig>;
 
-export const TOPIC_CONFIG_KEYS = [...Object.keys(NUMERIC_KEYS), 'cleanupPolicy', 'durability'] as const;
+const TIMESTAMP_WINDOW_KEYS = {
+  messageTimestampAfterMaxMs: 'afterMaxMs',
+  messageTimestampBeforeMaxMs: 'beforeMaxMs',
+} as const satisfies Record<string, keyof TimestampPolicy>;
+
+export const TOPIC_CONFIG_KEYS = [...Object.keys(NUMERIC_KEYS), 'cleanupPolicy', 'durability', 'messageTimestampType', ...Object.keys(TIMESTAMP_WINDOW_KEYS)] as const;
 
 export interface TopicSettings {
   log: LogConfig;
   durability: Durability;
+  timestamps: TimestampPolicy;
+}
+
+function integerConfig(key: string, value: string, min = Number.MIN_SAFE_INTEGER): number {
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(number) || number < min) {
+    throw new RunnelError('INVALID_CONFIG', `topic config ${key} must be an integer${min > Number.MIN_SAFE_INTEGER ? ` >= ${min}` : ''}, got "${value}"`, { key });
+  }
+  return number;
 }
 
 /**
@@ -36,13 +53,15 @@ export interface TopicSettings {
 export function resolveTopicSettings(configs: Readonly<Record<string, string>>, logDefaults: LogConfig): TopicSettings {
   const overrides: Partial<LogConfig> = {};
   let durability: Durability = 'leader';
+  const timestamps: TimestampPolicy = { ...DEFAULT_TIMESTAMP_POLICY };
   for (const [key, value] of Object.entries(configs)) {
     if (key in NUMERIC_KEYS) {
-      const number = Number(value);
-      if (value.trim() === '' || !Number.isSafeInteger(number)) {
-        throw new RunnelError('INVALID_CONFIG', `topic config ${key} must be an integer, got "${value}"`, { key });
-      }
-      overrides[NUMERIC_KEYS[key as keyof typeof NUMERIC_KEYS]] = number;
+      overrides[NUMERIC_KEYS[key as keyof typeof NUMERIC_KEYS]] = integerConfig(key, value);
+    } else if (key in TIMESTAMP_WINDOW_KEYS) {
+      timestamps[TIMESTAMP_WINDOW_KEYS[key as keyof typeof TIMESTAMP_WINDOW_KEYS]] = integerConfig(key, value, 0);
+    } else if (key === 'messageTimestampType') {
+      if (value !== 'CreateTime' && value !== 'LogAppendTime') throw new RunnelError('INVALID_CONFIG', `topic config messageTimestampType must be "CreateTime" or "LogAppendTime", got "${value}"`, { key });
+      timestamps.type = value;
     } else if (key === 'cleanupPolicy') {
       overrides.cleanupPolicy = value as LogConfig['cleanupPolicy'];
     } else if (key === 'durability') {
@@ -52,7 +71,7 @@ export function resolveTopicSettings(configs: Readonly<Record<string, string>>, 
       throw new RunnelError('INVALID_CONFIG', `unknown topic config "${key}"; known: ${TOPIC_CONFIG_KEYS.join(', ')}`, { key });
     }
   }
-  return { log: resolveLogConfig(overrides, logDefaults), durability };
+  return { log: resolveLogConfig(overrides, logDefaults), durability, timestamps };
 }
 
 /** Every topic config with its effective value, for DescribeTopics. */
@@ -61,5 +80,7 @@ export function describeTopicSettings(settings: TopicSettings): Record<string, s
   for (const [key, logKey] of Object.entries(NUMERIC_KEYS)) described[key] = String(settings.log[logKey]);
   described.cleanupPolicy = settings.log.cleanupPolicy;
   described.durability = settings.durability;
+  described.messageTimestampType = settings.timestamps.type;
+  for (const [key, policyKey] of Object.entries(TIMESTAMP_WINDOW_KEYS)) described[key] = String(settings.timestamps[policyKey]);
   return described;
 }

@@ -54,6 +54,9 @@ export const ERRORS = {
   INTERNAL_TOPIC: { id: 34, status: GrpcStatus.PERMISSION_DENIED, retriable: false, message: 'internal topic' },
   OFFSET_METADATA_TOO_LARGE: { id: 35, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'offset metadata too large' },
   PARTITIONS_LOST: { id: 36, status: GrpcStatus.ABORTED, retriable: true, message: 'group partitions lost' },
+  // A record timestamp outside the topic's messageTimestampBeforeMaxMs / AfterMaxMs window, or a
+  // client batch that claims LogAppendTime (Kafka's INVALID_TIMESTAMP).
+  INVALID_TIMESTAMP: { id: 37, status: GrpcStatus.INVALID_ARGUMENT, retriable: false, message: 'invalid record timestamp' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -69,7 +69,7 @@ export type BatchProblem =
   | 'unknown-codec'
   | 'bad-records';
 
-/** Header fields as numbers; 64-bit offsets and timestamps fit a double up to 2^53. */
+/** Header fields as numbers; 64-bit offsets fit a double up to 2^53, timestamps are clamped to it. */
 export interface BatchHeader {
   baseOffset: number;
   /** Total bytes of the batch on the wire and on disk, header included. */
@@ -104,8 +104,30 @@ export function readLastOffsetDelta(buf: Buffer, pos = 0): number {
   return buf.readInt32BE(pos + Pos.lastOffsetDelta);
 }
 
+/**
+ * A timestamp field as a number, clamped to ±(2^53 - 1): produce refuses timestamps outside
+ * its window, but a batch stored before it did (or by a tool) may hold any int64, and every
+ * timestamp inside Runnel (segment maximums, index entries, retention) must stay exact.
+ */
+function readTimestamp(buf: Buffer, at: number): number {
+  const value = Number(buf.readBigInt64BE(at));
+  return Math.min(Math.max(value, Number.MIN_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);
+}
+
 export function readMaxTimestamp(buf: Buffer, pos = 0): number {
-  return Number(buf.readBigInt64BE(pos + Pos.maxTimestamp));
+  return readTimestamp(buf, pos + Pos.maxTimestamp);
+}
+
+/**
+ * Rewrites the batch's maxTimestamp and timestamp type (bit 3 of attributes) and recomputes its
+ * CRC: the broker's LogAppendTime stamp, or a maxTimestamp corrected to the records' own. The
+ * batch occupies exactly `batch`.
+ */
+export function rewriteMaxTimestamp(batch: Buffer, maxTimestampMs: number, logAppendTime: boolean): void {
+  const attributes = batch.readInt16BE(Pos.attributes);
+  batch.writeInt16BE(logAppendTime ? attributes | Attr.timestampTypeLogAppend : attributes & ~Attr.timestampTypeLogAppend, Pos.attributes);
+  batch.writeBigInt64BE(BigInt(maxTimestampMs), Pos.maxTimestamp);
+  batch.writeUInt32BE(computeBatchCrc(batch), Pos.crc);
 }
 
 /** Reads all header fields of the batch at `pos`; the caller has checked BATCH_HEADER_BYTES exist. */
@@ -118,7 +140,7 @@ export function readBatchHeader(buf: Buffer, pos = 0): BatchHeader {
     crc: buf.readUInt32BE(pos + Pos.crc),
     attributes: buf.readInt16BE(pos + Pos.attributes),
     lastOffsetDelta: readLastOffsetDelta(buf, pos),
-    baseTimestampMs: Number(buf.readBigInt64BE(pos + Pos.baseTimestamp)),
+    baseTimestampMs: readTimestamp(buf, pos + Pos.baseTimestamp),
     maxTimestampMs: readMaxTimestamp(buf, pos),
     producerId: Number(buf.readBigInt64BE(pos + Pos.producerId)),
     producerEpoch: buf.readInt16BE(pos + Pos.producerEpoch),

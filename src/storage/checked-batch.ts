@@ -10,7 +10,7 @@
  * producer sequences) is the broker's, on produce only.
  */
 import { RunnelError, isRunnelError, type ErrorContext } from '../common/errors.js';
-import { checkBatch, readLastOffsetDelta, readMaxTimestamp } from '../format/batch-header.js';
+import { checkBatch, readLastOffsetDelta, readMaxTimestamp, rewriteMaxTimestamp } from '../format/batch-header.js';
 import { walkRecords, type RecordsSummary } from '../format/record-walk.js';
 
 export class CheckedBatch {
@@ -42,5 +42,15 @@ export class CheckedBatch {
       throw isRunnelError(err) ? err.withContext(context) : err;
     }
     return new CheckedBatch(batch, readLastOffsetDelta(batch), readMaxTimestamp(batch), records);
+  }
+
+  /**
+   * The same batch with its maxTimestamp and timestamp type rewritten (and its CRC recomputed),
+   * in place: LogAppendTime stamping, or a maxTimestamp corrected to the records'. Still checked:
+   * only header fields outside the records change.
+   */
+  withMaxTimestamp(maxTimestampMs: number, logAppendTime: boolean): CheckedBatch {
+    rewriteMaxTimestamp(this.bytes, maxTimestampMs, logAppendTime);
+    return new CheckedBatch(this.bytes, this.lastOffsetDelta, maxTimestampMs, this.records);
   }
 }

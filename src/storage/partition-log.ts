@@ -115,6 +115,9 @@ export class PartitionLog {
     // checkpoint says, and the next flush covers the rest.
     log.durableOffset = options.recover === true ? Math.min(options.recoveryPointOffset ?? 0, log.logEndOffset) : log.logEndOffset;
     if (options.recover === true) log.markRecoveredUnsynced();
+    // The broker did not record when the active segment got its first batch: its segmentMs timer
+    // starts now (a restart delays a time-based roll by up to segmentMs, never forces one).
+    if (!log.active.isEmpty) log.active.rollTimerStartMs = log.clock.nowMs();
     for (const repair of repairs) log.logger.warn({ topic: log.topic, partition: log.partition }, repair);
     return { log, repairs };
   }
@@ -260,22 +263,27 @@ export class PartitionLog {
    * Appends a batch its caller already checked (see CheckedBatch) against this log's
    * maxBatchBytes, so the CRC is computed once per batch on the produce path.
    */
-  appendCheckedSync(checked: CheckedBatch): AppendResult {
+  appendCheckedSync(checked: CheckedBatch, options: { logAppendTime?: boolean } = {}): AppendResult {
     this.checkWritable();
-    const batch = checked.bytes;
-    assert(batch.length <= this.configValue.maxBatchBytes, 'a checked batch exceeds this log\'s maxBatchBytes');
+    assert(checked.bytes.length <= this.configValue.maxBatchBytes, 'a checked batch exceeds this log\'s maxBatchBytes');
+    const nowMs = this.clock.nowMs();
+    // LogAppendTime: the batch carries the same broker time the answer reports.
+    const stamped = options.logAppendTime === true ? checked.withMaxTimestamp(nowMs, true) : checked;
+    const batch = stamped.bytes;
     const baseOffset = this.logEndOffset;
-    const lastOffset = baseOffset + checked.lastOffsetDelta;
-    const maxTimestampMs = checked.maxTimestampMs;
-    this.maybeRollLocked(batch.length, lastOffset, maxTimestampMs);
+    const lastOffset = baseOffset + stamped.lastOffsetDelta;
+    this.maybeRollLocked(batch.length, lastOffset, nowMs);
     writeBaseOffset(batch, baseOffset);
+    const active = this.active;
+    const firstInSegment = active.isEmpty;
     try {
-      this.active.appendLocked(batch, baseOffset, lastOffset, maxTimestampMs);
+      active.appendLocked(batch, baseOffset, lastOffset, stamped.maxTimestampMs);
     } catch (err) {
       this.failure = storageError(err, 'append', this.context());
       throw this.failure;
     }
-    return { baseOffset, lastOffset, logAppendTimeMs: this.clock.nowMs() };
+    if (firstInSegment) active.rollTimerStartMs = nowMs;
+    return { baseOffset, lastOffset, logAppendTimeMs: nowMs };
   }
 
   /** Appends; with `durable`, resolves only once the batch is fdatasync'd (group-committed). */
@@ -360,12 +368,13 @@ export class PartitionLog {
     if (this.failure !== null) throw this.failure;
   }
 
-  private maybeRollLocked(batchBytes: number, lastOffset: number, maxTimestampMs: number): void {
+  private maybeRollLocked(batchBytes: number, lastOffset: number, nowMs: number): void {
     const active = this.active;
     if (active.isEmpty) return;
     const { segmentBytes, segmentMs } = this.configValue;
     const full = active.sizeBytes + batchBytes > segmentBytes;
-    const old = maxTimestampMs - active.firstBatchTimestampMs > segmentMs;
+    // The broker's clock, not the batch's timestamps (see Segment.rollTimerStartMs).
+    const old = active.rollTimerStartMs >= 0 && nowMs - active.rollTimerStartMs > segmentMs;
     const offsetSpanFull = lastOffset - active.baseOffset > SEGMENT_OFFSET_SPAN_MAX;
     if (full || old || offsetSpanFull) this.rollLocked();
   }

@@ -80,8 +80,12 @@ export class Segment {
   nextOffset: number;
   /** Greatest batch maxTimestamp in the segment, -1 when empty. */
   maxTimestampMs = -1;
-  /** maxTimestamp of the first batch: the basis of time-based rolling, as in Kafka. */
-  firstBatchTimestampMs = -1;
+  /**
+   * Broker-clock time of the first append to this segment (or of the log's open, for a segment
+   * that already held batches): the basis of rolling by `segmentMs`. Set by the log, which owns
+   * the clock; never a client timestamp, so no producer can roll a segment per batch or never.
+   */
+  rollTimerStartMs = -1;
   private bytesSinceIndexEntry = 0;
   private failure: RunnelError | null = null;
   private readers = 0;
@@ -194,7 +198,6 @@ export class Segment {
     if (this.sizeBytes > 0) {
       const first = readAtSync(this.fd, 0, BATCH_HEADER_BYTES);
       if (first.length < BATCH_HEADER_BYTES) return 'log shorter than one batch header';
-      this.firstBatchTimestampMs = readMaxTimestamp(first);
     }
     let position = start;
     this.bytesSinceIndexEntry = 0;
@@ -223,7 +226,6 @@ export class Segment {
     this.timeIndex.reset();
     this.nextOffset = this.baseOffset;
     this.maxTimestampMs = -1;
-    this.firstBatchTimestampMs = -1;
     this.bytesSinceIndexEntry = 0;
     let position = 0;
     let chunk: Buffer = Buffer.alloc(0);
@@ -269,7 +271,6 @@ export class Segment {
       this.timeIndex.append(this.maxTimestampMs, baseOffset);
       this.bytesSinceIndexEntry = 0;
     }
-    if (position === 0) this.firstBatchTimestampMs = maxTimestampMs;
     if (maxTimestampMs > this.maxTimestampMs) this.maxTimestampMs = maxTimestampMs;
     this.bytesSinceIndexEntry += sizeBytes;
     this.nextOffset = lastOffset + 1;

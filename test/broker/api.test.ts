@@ -683,10 +683,13 @@ describe('retention and DeleteRecords through the API', () => {
     const before = (await describeTopic(clients, 'rb')).partitions[0];
     expect(before.segments).toBeGreaterThanOrEqual(3);
     expect(before.sizeBytes).toBe(12 * SIZED_BYTES);
-    // rm: old records (10 days ago), then new ones. Their gap (> segmentMs) starts a new segment.
+    // rm: old records (10 days ago), then new ones, in a segment of their own.
     const now = Date.now();
     const oldTs = now - 10 * 24 * 3600 * 1000;
     await produce(clients, 'rm', 0, Buffer.concat(Array.from({ length: 8 }, (_, i) => makeBatch({ records: 1, valueBytes: 100, tag: `old${i}`, timestampMs: oldTs }))));
+    // Segments roll by segmentMs on the broker's clock, not the records' (issue 11, finding 1):
+    // roll here, as 10 days of broker time would have.
+    running.broker.logs.getLog('rm', 0)!.rollLocked();
     await produce(clients, 'rm', 0, Buffer.concat(Array.from({ length: 2 }, (_, i) => makeBatch({ records: 1, valueBytes: 100, tag: `new${i}`, timestampMs: now }))));
 
     // With retention off, running it removes nothing.
@@ -800,6 +803,9 @@ describe('Admin', () => {
       maxMessageBytes: '1048588',
       cleanupPolicy: 'delete',
       durability: 'all',
+      messageTimestampType: 'CreateTime',
+      messageTimestampAfterMaxMs: '3600000',
+      messageTimestampBeforeMaxMs: '9007199254740991',
     });
     expect(orders.partitions).toEqual([
       { partition: 0, offsets: { logStartOffset: 0, highWatermark: 0, logEndOffset: 0 }, sizeBytes: 0, segments: 1, leaderId: 0, leaderEpoch: 0 },

@@ -167,17 +167,6 @@ describe('PartitionLog rolling', () => {
     expect(log.segmentBaseOffsets()[0]).toBe(0);
     await log.close();
   });
-
-  it('rolls by segmentMs, measured from the first batch timestamp as in Kafka', async () => {
-    const { log } = openLog(tempDir(), {}, { segmentMs: 1000 });
-    await log.append(makeBatch({ timestampMs: 10_000 }));
-    await log.append(makeBatch({ timestampMs: 10_900 }));
-    expect(log.segmentCount).toBe(1);
-    await log.append(makeBatch({ timestampMs: 11_001 }));
-    expect(log.segmentCount).toBe(2);
-    expect(log.segmentBaseOffsets()).toEqual([0, 2]);
-    await log.close();
-  });
 });
 
 describe('PartitionLog time lookups', () => {
