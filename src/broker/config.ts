@@ -32,6 +32,7 @@
  * limits.subscribeMaxBytes         4 MiB           1 KiB..2^31-1        RUNNEL_SUBSCRIBE_MAX_BYTES
  * limits.recentBatchCacheBytes     4 MiB           0..1 GiB (0 = off)   RUNNEL_RECENT_BATCH_CACHE_BYTES
  * limits.http2WindowBytes          4 MiB           65535..2^31-1        RUNNEL_HTTP2_WINDOW_BYTES
+ * limits.producerIdsPerConnectionPerMinute 1000   1..1000000           RUNNEL_PRODUCER_IDS_PER_CONNECTION_PER_MINUTE
  * log.segmentBytes                 1 GiB           see log-config.ts    RUNNEL_LOG_SEGMENT_BYTES
  * log.segmentMs                    7 days                               RUNNEL_LOG_SEGMENT_MS
  * log.indexIntervalBytes           4096                                 RUNNEL_LOG_INDEX_INTERVAL_BYTES
@@ -106,6 +107,8 @@ export interface BrokerLimits {
    * before the broker has read them (see http2-window.ts). Bounds unread bytes per connection.
    */
   http2WindowBytes: number;
+  /** Fresh producer ids (InitProducerId) one client connection may take per minute (KIP-936). */
+  producerIdsPerConnectionPerMinute: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -175,6 +178,7 @@ export const DEFAULT_BROKER_CONFIG: Readonly<BrokerConfig> = deepFreeze<BrokerCo
     subscribeMaxBytes: 4 * MiB,
     recentBatchCacheBytes: 4 * MiB,
     http2WindowBytes: 4 * MiB,
+    producerIdsPerConnectionPerMinute: 1000,
   },
   groups: (({ maxPartitionsPerRequest: _, ...groups }) => groups)(DEFAULT_COORDINATOR_CONFIG),
 });
@@ -231,6 +235,7 @@ const LIMIT_KINDS: Record<keyof BrokerLimits, ValueKind> = {
   subscribeMaxBytes: int(KiB, INT32_MAX),
   recentBatchCacheBytes: int(0, GiB),
   http2WindowBytes: int(HTTP2_WINDOW_BYTES_MIN, HTTP2_WINDOW_BYTES_MAX),
+  producerIdsPerConnectionPerMinute: int(1, 1_000_000),
 };
 
 const GROUPS_KINDS: Record<keyof GroupsConfig, ValueKind> = {

@@ -50,10 +50,6 @@ export async function appendPartition(broker: Broker, topic: string, partitionIn
     if (!broker.producerIds.isKnown(fields.producerId)) {
       throw new RunnelError('UNKNOWN_PRODUCER_ID', `producer id ${fields.producerId} was not allocated by this broker (InitProducerId)`, context);
     }
-    // Fences an old instance everywhere, not only in partitions the new epoch has written to.
-    if (fields.producerEpoch < broker.producerIds.currentEpoch(fields.producerId)) {
-      throw new RunnelError('PRODUCER_FENCED', `producer ${fields.producerId} epoch ${fields.producerEpoch} was replaced by epoch ${broker.producerIds.currentEpoch(fields.producerId)}`, context);
-    }
   }
   return { partition, outcome: appendBatches(broker, partition, batches) };
 }

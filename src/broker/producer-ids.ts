@@ -12,8 +12,6 @@ const BLOCK_SIZE = 1000;
 
 export class ProducerIdAllocator {
   private next: number;
-  /** Latest epoch handed out per producer id since start (not persisted; see docs/broker.md). */
-  private readonly epochs = new Map<number, number>();
   private blockEnd: number;
   private readonly file: string;
 
@@ -38,17 +36,6 @@ export class ProducerIdAllocator {
       writeFileAtomicSync(this.file, `${this.blockEnd}\n`);
     }
     return this.next++;
-  }
-
-  /** Records the epoch just handed out for `producerId`; returns it. */
-  noteEpoch(producerId: number, epoch: number): number {
-    this.epochs.set(producerId, Math.max(epoch, this.epochs.get(producerId) ?? 0));
-    return this.epochs.get(producerId)!;
-  }
-
-  /** Latest epoch handed out for `producerId` since start, or -1 when unknown. */
-  currentEpoch(producerId: number): number {
-    return this.epochs.get(producerId) ?? -1;
   }
 
   /** True when `producerId` may have been handed out by this broker. */

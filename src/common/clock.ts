@@ -18,3 +18,8 @@ export class ManualClock implements Clock {
     this.currentMs = ms;
   }
 }
+
+/** Milliseconds on a monotonic clock (performance.now): for durations, never for timestamps. */
+export function monotonicNowMs(): number {
+  return performance.now();
+}

@@ -958,16 +958,16 @@ describe('idempotent produce', () => {
     expect(await produce(clients, 'idem', 1, idempotentBatch(pid, 0, 0, 2, 'p1'))).toMatchObject({ error: null, baseOffset: 0, duplicate: true });
     expect((await produce(clients, 'idem', 0, idempotentBatch(pid, 0, 6, 1, 'gap2'))).error.code).toBe('OUT_OF_ORDER_SEQUENCE');
 
-    // A new epoch for the same id; once it has written, the old epoch is fenced.
-    const bumped = await clients.call('broker', 'initProducerId', { transactionalId: '', producerId: pid, producerEpoch: 0 });
-    expect(bumped).toMatchObject({ error: null, producerId: pid, producerEpoch: 1 });
+    // A new epoch for the same id, bumped by the producer itself (KIP-360: from sequence 0); once
+    // it has written, the old epoch is fenced. InitProducerId does not bump epochs of idempotent
+    // producers (see producer-ids.test.ts).
     expect(await produce(clients, 'idem', 0, idempotentBatch(pid, 1, 0, 1, 'epoch1'))).toMatchObject({ error: null, baseOffset: 5, duplicate: false });
     const fenced = await produce(clients, 'idem', 0, idempotentBatch(pid, 0, 5, 1, 'zombie'));
     expect(fenced).toMatchObject({ baseOffset: -1, error: { code: 'PRODUCER_FENCED' } });
     expect((await produce(clients, 'idem', 0, b1)).error.code).toBe('PRODUCER_FENCED');
     expect((await listOffset(clients, 'idem', 0, 'OFFSET_SPEC_LATEST')).offset).toBe(6);
-    const unknown = await failure(clients.call('broker', 'initProducerId', { transactionalId: '', producerId: 999_999_999, producerEpoch: 0 }));
-    expect(unknown).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, runnelCode: 'UNKNOWN_PRODUCER_ID' });
+    const named = await failure(clients.call('broker', 'initProducerId', { transactionalId: '', producerId: 999_999_999, producerEpoch: 0 }));
+    expect(named).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, runnelCode: 'INVALID_ARGUMENT' });
   });
 });
 
