@@ -9,11 +9,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunnelError } from '../../src/common/errors.js';
-import { Codec, writeBaseOffset } from '../../src/format/batch-header.js';
+import { Codec, Pos, writeBaseOffset } from '../../src/format/batch-header.js';
 import { encodeRecordBatch } from '../../src/format/record-batch.js';
 import { compactLog } from '../../src/storage/compaction.js';
 import { segmentFileName } from '../../src/storage/segment.js';
 import { offsetForTimestamp } from '../../src/storage/timestamp-lookup.js';
+import { fixCrc } from '../format/helpers.js';
 import { makeBatch, openLog, tempDir } from './helpers.js';
 
 const BOMB_TIMESTAMP_MS = 1_700_000_000_000;
@@ -55,5 +56,24 @@ describe('storage: decompression bombs on disk', () => {
     expect(await codeOf(compactLog(log, { nowMs: BOMB_TIMESTAMP_MS }))).toBe('BATCH_TOO_LARGE');
     expect(fs.readFileSync(path.join(dir, segmentFileName(0, '.log'))).equals(before)).toBe(true);
     await log.close();
+  });
+});
+
+describe('storage: recovery runs the same structural checks as produce', () => {
+  it('a CRC-valid batch whose records lie, at the tail of the last segment, is cut by recovery like a torn one', async () => {
+    const dir = tempDir('runnel-walk-');
+    const { log } = openLog(dir);
+    await log.append(makeBatch({ records: 2 }));
+    await log.close();
+    // Appended behind the log's back: a header-consistent batch claiming 2^31-1 records.
+    const poison = makeBatch({ records: 1 });
+    poison.writeInt32BE(2 ** 31 - 1, Pos.recordCount);
+    poison.writeInt32BE(2 ** 31 - 2, Pos.lastOffsetDelta);
+    writeBaseOffset(fixCrc(poison), 2);
+    fs.appendFileSync(path.join(dir, segmentFileName(0, '.log')), poison);
+    const { log: reopened, repairs } = openLog(dir, { recover: true });
+    expect(reopened.logEndOffset).toBe(2);
+    expect(repairs.join('\n')).toMatch(/record/);
+    await reopened.close();
   });
 });
