@@ -17,7 +17,7 @@
  * replication) and never refuses data that was accepted once.
  */
 import { RunnelError } from '../common/errors.js';
-import { Attr, BATCH_HEADER_BYTES, Pos, readBatchSize } from './batch-header.js';
+import { Attr, BATCH_HEADER_BYTES, Pos, checkBatch, readBatchSize } from './batch-header.js';
 import { decompressRecords } from './compression.js';
 import { ByteReader } from './varint.js';
 
@@ -74,6 +74,26 @@ export function walkRecords(buf: Buffer, pos = 0): RecordsSummary {
   }
   if (count !== recordCount) throw countMismatch(recordCount, `${count} records`);
   return { minTimestampMs: safeSum(baseTimestampMs, minDelta), maxTimestampMs: safeSum(baseTimestampMs, maxDelta) };
+}
+
+/**
+ * checkBatch and then the record walk, never throwing: the structural check of stored bytes
+ * (recovery). Returns the batch size, or a problem naming what failed.
+ */
+export function checkBatchStructure(
+  buf: Buffer,
+  pos: number,
+  end: number,
+  options: { denseOffsets?: boolean } = {},
+): { sizeBytes: number } | { problem: string; sizeBytes?: number } {
+  const checked = checkBatch(buf, pos, end, options);
+  if ('problem' in checked) return checked;
+  try {
+    walkRecords(buf, pos);
+  } catch (err) {
+    return { problem: `records: ${err instanceof Error ? err.message : String(err)}`, sizeBytes: checked.sizeBytes };
+  }
+  return checked;
 }
 
 function countMismatch(recordCount: number, found: string): RunnelError {

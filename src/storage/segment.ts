@@ -18,12 +18,12 @@ import {
   BATCH_HEADER_BYTES,
   BATCH_LENGTH_PREFIX_BYTES,
   Pos,
-  checkBatch,
   readBaseOffset,
   readBatchSize,
   readLastOffsetDelta,
   readMaxTimestamp,
 } from '../format/batch-header.js';
+import { checkBatchStructure } from '../format/record-walk.js';
 import { readAt, readAtSync, writeFullySync } from './file-io.js';
 import { OffsetIndex } from './offset-index.js';
 import { TimeIndex } from './time-index.js';
@@ -241,7 +241,8 @@ export class Segment {
         chunk = readAtSync(this.fd, position, Math.min(left, Math.max(wanted, SCAN_CHUNK_BYTES)));
         at = 0;
       }
-      const checked = checkBatch(chunk, at, chunk.length, { denseOffsets: this.options.denseOffsets });
+      // Structure, as on produce: length, magic, CRC, then the record walk.
+      const checked = checkBatchStructure(chunk, at, chunk.length, { denseOffsets: this.options.denseOffsets });
       if ('problem' in checked) {
         problem = checked.problem;
         break;

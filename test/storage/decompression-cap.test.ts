@@ -25,6 +25,9 @@ function logWithBomb(): string {
   const bomb = encodeRecordBatch({ records: [{ key: Buffer.from('k'), value: Buffer.alloc(100 * 1024 * 1024), timestampMs: BOMB_TIMESTAMP_MS }], codec: Codec.Lz4 });
   writeBaseOffset(bomb, 0);
   fs.writeFileSync(path.join(dir, segmentFileName(0, '.log')), bomb);
+  // Its (empty) indexes, as a roll leaves them: a sealed segment is not re-validated at open.
+  fs.writeFileSync(path.join(dir, segmentFileName(0, '.index')), '');
+  fs.writeFileSync(path.join(dir, segmentFileName(0, '.timeindex')), '');
   const good = makeBatch({ records: 1, timestampMs: BOMB_TIMESTAMP_MS + 10 });
   writeBaseOffset(good, 1);
   fs.writeFileSync(path.join(dir, segmentFileName(1, '.log')), good);
