@@ -111,6 +111,12 @@ export class Broker {
       const { state, problem } = await PartitionProducerState.load(log, { producerIdExpirationMs: this.config.producerIdExpirationMs });
       if (problem !== null) this.logger.warn({ topic: topic.name, partition: p, problem }, 'producer state rebuilt from the log');
       this.partitions.set(partitionKey(topic.name, p), { topic, log, recent: new RecentBatches(this.config.limits.recentBatchCacheBytes), producers: state });
+      // Readers of `durability: all` topics wait for the durable high watermark (watermarks.ts):
+      // an fsync is what gives them new records. The durability is read at each call, so an
+      // altered topic config applies at once.
+      log.onDurableAdvance = () => {
+        if (this.topicsValue?.get(topic.name)?.settings.durability === 'all') this.activity.notify(topic.name, p);
+      };
     }
   }
 

@@ -10,6 +10,7 @@ import { OFFSETS_TOPIC, type OffsetLog } from '../coordinator/offset-store.js';
 import { offsetForTimestamp } from '../storage/timestamp-lookup.js';
 import type { Broker } from './broker.js';
 import { createTopic } from './topics.js';
+import { partitionOffsets, readableEnd } from './watermarks.js';
 
 /** Chunk size of the offsets topic's replay at start-up. */
 const REPLAY_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -31,15 +32,16 @@ function topicView(broker: Broker): TopicView {
     partitionCount: (topic) => broker.topics.get(topic)?.partitions,
     offsets: (topic, partition) => {
       try {
-        const { log } = broker.partition(topic, partition);
-        return { logStartOffset: log.logStartOffset, highWatermark: log.logEndOffset };
+        const { logStartOffset, highWatermark } = partitionOffsets(broker.partition(topic, partition));
+        return { logStartOffset, highWatermark };
       } catch {
         return undefined;
       }
     },
     offsetForTimestamp: async (topic, partition, timestampMs) => {
-      const { log } = broker.partition(topic, partition);
-      return (await offsetForTimestamp(log, timestampMs))?.offset ?? log.logEndOffset;
+      const target = broker.partition(topic, partition);
+      const readable = readableEnd(target);
+      return Math.min((await offsetForTimestamp(target.log, timestampMs))?.offset ?? readable, readable);
     },
   };
 }

@@ -10,6 +10,7 @@ import { readBatchSize } from '../format/batch-header.js';
 import type { Broker } from './broker.js';
 import { partitionKey } from './partition-activity.js';
 import { readPartition } from './read-partition.js';
+import { partitionOffsets, readableEnd, type PartitionOffsets } from './watermarks.js';
 
 export interface FetchPartitionRequest {
   partition: number;
@@ -22,12 +23,6 @@ export interface FetchRequestShape {
   minBytes: number;
   maxBytes: number;
   topics: { topic: string; partitions: FetchPartitionRequest[] }[];
-}
-
-export interface PartitionOffsets {
-  logStartOffset: number;
-  highWatermark: number;
-  logEndOffset: number;
 }
 
 export interface FetchPartitionResult {
@@ -102,8 +97,7 @@ async function readOne(broker: Broker, topic: string, wanted: FetchPartitionRequ
   let offsets: PartitionOffsets | null = null;
   try {
     const target = broker.partition(topic, partition);
-    const { log } = target;
-    offsets = { logStartOffset: log.logStartOffset, highWatermark: log.logEndOffset, logEndOffset: log.logEndOffset };
+    offsets = partitionOffsets(target);
     const limit = Math.min(wanted.maxBytes === 0 ? remainingBytes : wanted.maxBytes, remainingBytes);
     if (limit <= 0 && !first) return { partition, error: null, offsets, records: EMPTY, nextOffset: fetchOffset };
     const read = await readPartition(target, fetchOffset, Math.max(limit, 1));
@@ -120,7 +114,7 @@ function appendedSince(broker: Broker, topics: FetchTopicResult[]): boolean {
   for (const t of topics) {
     for (const p of t.partitions) {
       try {
-        if (p.offsets !== null && broker.partition(t.topic, p.partition).log.logEndOffset > p.offsets.logEndOffset) return true;
+        if (p.offsets !== null && readableEnd(broker.partition(t.topic, p.partition)) > p.offsets.highWatermark) return true;
       } catch {
         return true;
       }
@@ -129,11 +123,14 @@ function appendedSince(broker: Broker, topics: FetchTopicResult[]): boolean {
   return false;
 }
 
-/** OFFSET_OUT_OF_RANGE carries the valid range, so a client can reset without another call. */
+/**
+ * OFFSET_OUT_OF_RANGE carries the valid range, so a client can reset without another call (the
+ * durable high watermark is not in it: -1).
+ */
 export function offsetsFromError(err: RunnelError | null): PartitionOffsets | null {
   const start = err?.context.logStartOffset;
   const end = err?.context.logEndOffset;
-  return typeof start === 'number' && typeof end === 'number' ? { logStartOffset: start, highWatermark: end, logEndOffset: end } : null;
+  return typeof start === 'number' && typeof end === 'number' ? { logStartOffset: start, highWatermark: end, durableHighWatermark: -1, logEndOffset: end } : null;
 }
 
 function tally(topics: FetchTopicResult[]): { bytes: number; errors: number } {

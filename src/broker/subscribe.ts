@@ -7,9 +7,10 @@
  */
 import { RunnelError, isRunnelError } from '../common/errors.js';
 import type { Broker } from './broker.js';
-import { countBatchesOut, offsetsFromError, type PartitionOffsets } from './fetch.js';
+import { countBatchesOut, offsetsFromError } from './fetch.js';
 import { partitionKey } from './partition-activity.js';
 import { readPartition } from './read-partition.js';
+import { partitionOffsets, readableEnd, type PartitionOffsets } from './watermarks.js';
 
 /** Start at the log end (new records only). */
 export const START_LATEST = -1;
@@ -71,8 +72,8 @@ function openCursors(broker: Broker, request: SubscribeRequestShape, sink: Subsc
   const cursors: Cursor[] = [];
   for (const { topic, partition, startOffset } of request.partitions) {
     try {
-      const { log } = broker.partition(topic, partition);
-      const offset = startOffset === START_LATEST ? log.logEndOffset : startOffset === START_EARLIEST ? log.logStartOffset : startOffset;
+      const target = broker.partition(topic, partition);
+      const offset = startOffset === START_LATEST ? readableEnd(target) : startOffset === START_EARLIEST ? target.log.logStartOffset : startOffset;
       cursors.push({ topic, partition, offset });
     } catch (err) {
       if (!isRunnelError(err)) throw err;
@@ -107,10 +108,10 @@ async function nextMessage(broker: Broker, cursor: Cursor, maxBytes: number): Pr
   const { topic, partition, offset } = cursor;
   try {
     const target = broker.partition(topic, partition);
-    if (offset === target.log.logEndOffset) return null;
+    if (offset === readableEnd(target)) return null;
     const read = await readPartition(target, offset, maxBytes);
     if (read.bytes.length === 0) return null;
-    const offsets = { logStartOffset: read.logStartOffset, highWatermark: read.logEndOffset, logEndOffset: read.logEndOffset };
+    const offsets = partitionOffsets(target);
     return { topic, partition, records: read.bytes, nextOffset: read.nextOffset, offsets, error: null };
   } catch (err) {
     if (!isRunnelError(err)) throw err;
@@ -120,7 +121,7 @@ async function nextMessage(broker: Broker, cursor: Cursor, maxBytes: number): Pr
 
 function hasDataAfter(broker: Broker, cursor: Cursor): boolean {
   try {
-    return broker.partition(cursor.topic, cursor.partition).log.logEndOffset > cursor.offset;
+    return readableEnd(broker.partition(cursor.topic, cursor.partition)) > cursor.offset;
   } catch {
     return true; // gone: the next round reports it
   }

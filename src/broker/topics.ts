@@ -6,6 +6,7 @@ import { RunnelError } from '../common/errors.js';
 import type { Broker } from './broker.js';
 import { refuseInternalTopic } from './coordinator-host.js';
 import { describeTopicSettings } from './topic-config.js';
+import { partitionOffsets, readableEnd } from './watermarks.js';
 import type { Topic } from './topic-registry.js';
 
 /** `internal`: the broker itself creates a topic it owns (the coordinator's offsets topic). */
@@ -55,6 +56,7 @@ export interface PartitionDescription {
   partition: number;
   logStartOffset: number;
   highWatermark: number;
+  durableHighWatermark: number;
   logEndOffset: number;
   sizeBytes: number;
   segments: number;
@@ -64,12 +66,11 @@ export function describeTopic(broker: Broker, name: string): { topic: Topic; con
   const topic = broker.topics.require(name);
   const partitions: PartitionDescription[] = [];
   for (let p = 0; p < topic.partitions; p++) {
-    const { log } = broker.partition(name, p);
+    const target = broker.partition(name, p);
+    const { log } = target;
     partitions.push({
       partition: p,
-      logStartOffset: log.logStartOffset,
-      highWatermark: log.logEndOffset,
-      logEndOffset: log.logEndOffset,
+      ...partitionOffsets(target),
       sizeBytes: log.sizeBytes,
       segments: log.segmentCount,
     });
@@ -81,7 +82,12 @@ export function describeTopic(broker: Broker, name: string): { topic: Topic; con
 export function deleteRecords(broker: Broker, topic: string, partitionIndex: number, beforeOffset: number): number {
   refuseInternalTopic(topic, 'delete records of');
   const partition = broker.partition(topic, partitionIndex);
-  const target = beforeOffset === -1 ? partition.log.logEndOffset : beforeOffset;
+  const highWatermark = readableEnd(partition);
+  const target = beforeOffset === -1 ? highWatermark : beforeOffset;
+  // Kafka's rule: never past what consumers may read (for durability all, what is fsynced).
+  if (target > highWatermark && target <= partition.log.logEndOffset) {
+    throw new RunnelError('OFFSET_OUT_OF_RANGE', `cannot delete records before ${target}: the high watermark is ${highWatermark}`, { topic, partition: partitionIndex });
+  }
   const logStartOffset = broker.logs.deleteRecords(topic, partitionIndex, target);
   return logStartOffset;
 }

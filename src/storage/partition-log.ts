@@ -89,6 +89,11 @@ export class PartitionLog {
   fsyncCount = 0;
   /** Rolls since the log was opened, so the cleaner knows when there is new work. */
   rollCount = 0;
+  /**
+   * Called after each sync round that moved the durable offset (the recovery point), with it:
+   * the broker wakes readers of `durability: all` topics, which are served only below it.
+   */
+  onDurableAdvance: ((durableOffset: number) => void) | null = null;
 
   private constructor(options: PartitionLogOptions) {
     this.topic = options.topic;
@@ -333,8 +338,10 @@ export class PartitionLog {
           break;
         }
         this.fsyncCount++;
+        const advanced = target > this.durableOffset;
         this.durableOffset = Math.max(this.durableOffset, target);
         this.resolveWaiters();
+        if (advanced) this.onDurableAdvance?.(this.durableOffset);
       }
     } finally {
       this.syncing = false;

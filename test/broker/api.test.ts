@@ -657,8 +657,8 @@ describe('retention and DeleteRecords through the API', () => {
     expect(res.partitions[0].logStartOffset).toBe(4);
 
     const described = await describeTopic(clients, 'dr');
-    expect(described.partitions[0].offsets).toEqual({ logStartOffset: 4, highWatermark: 10, logEndOffset: 10 });
-    expect(described.partitions[1].offsets).toEqual({ logStartOffset: 0, highWatermark: 3, logEndOffset: 3 });
+    expect(described.partitions[0].offsets).toEqual({ logStartOffset: 4, highWatermark: 10, durableHighWatermark: 10, logEndOffset: 10 });
+    expect(described.partitions[1].offsets).toEqual({ logStartOffset: 0, highWatermark: 3, durableHighWatermark: 3, logEndOffset: 3 });
 
     const below = await fetchOne(clients, 'dr', 0, 2);
     expect(below).toMatchObject({ error: { code: 'OFFSET_OUT_OF_RANGE', retriable: false }, offsets: { logStartOffset: 4, highWatermark: 10, logEndOffset: 10 }, nextOffset: 2 });
@@ -717,7 +717,7 @@ describe('retention and DeleteRecords through the API', () => {
     expect(offsetsOf(kept.records)).toEqual(Array.from({ length: 12 - rb.offsets.logStartOffset }, (_, i) => rb.offsets.logStartOffset + i));
 
     const rm = (await describeTopic(clients, 'rm')).partitions[0];
-    expect(rm.offsets).toEqual({ logStartOffset: 8, highWatermark: 10, logEndOffset: 10 });
+    expect(rm.offsets).toEqual({ logStartOffset: 8, highWatermark: 10, durableHighWatermark: 10, logEndOffset: 10 });
     const fresh = await fetchOne(clients, 'rm', 0, 8);
     expect(values(fresh.records).map((v) => v.slice(0, 5))).toEqual(['new0-', 'new1-']);
     expect((await fetchOne(clients, 'rm', 0, 7)).error.code).toBe('OFFSET_OUT_OF_RANGE');
@@ -808,8 +808,8 @@ describe('Admin', () => {
       messageTimestampBeforeMaxMs: '9007199254740991',
     });
     expect(orders.partitions).toEqual([
-      { partition: 0, offsets: { logStartOffset: 0, highWatermark: 0, logEndOffset: 0 }, sizeBytes: 0, segments: 1, leaderId: 0, leaderEpoch: 0 },
-      { partition: 1, offsets: { logStartOffset: 0, highWatermark: 5, logEndOffset: 5 }, sizeBytes: b1.length + b2.length, segments: 1, leaderId: 0, leaderEpoch: 0 },
+      { partition: 0, offsets: { logStartOffset: 0, highWatermark: 0, durableHighWatermark: 0, logEndOffset: 0 }, sizeBytes: 0, segments: 1, leaderId: 0, leaderEpoch: 0 },
+      { partition: 1, offsets: { logStartOffset: 0, highWatermark: 5, durableHighWatermark: 5, logEndOffset: 5 }, sizeBytes: b1.length + b2.length, segments: 1, leaderId: 0, leaderEpoch: 0 },
     ]);
     expect(described.topics[1]).toMatchObject({ name: 'nope', error: { code: 'UNKNOWN_TOPIC' } });
     expect((await describeTopic(clients, '__internal_state')).internal).toBe(true);
@@ -877,7 +877,7 @@ describe('restart', () => {
     expect(after.configs).toEqual(before.configs);
     expect(after.createdAtMs).toBe(before.createdAtMs);
     expect(after.partitions).toEqual(before.partitions);
-    expect(after.partitions[0].offsets).toEqual({ logStartOffset: 3, highWatermark: 15, logEndOffset: 15 });
+    expect(after.partitions[0].offsets).toEqual({ logStartOffset: 3, highWatermark: 15, durableHighWatermark: 15, logEndOffset: 15 });
     // The same records at the same offsets (after a restart they come from the log, not the cache).
     expect(await readAll(c2, 'kept', 0, 3)).toEqual(records0);
     expect(await readAll(c2, 'kept', 1, 0)).toEqual(records1);

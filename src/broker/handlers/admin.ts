@@ -99,7 +99,7 @@ function describe(broker: Broker, name: string): object {
     configs: entriesOf(configs),
     partitions: partitions.map((p) => ({
       partition: p.partition,
-      offsets: { logStartOffset: p.logStartOffset, highWatermark: p.highWatermark, logEndOffset: p.logEndOffset },
+      offsets: { logStartOffset: p.logStartOffset, highWatermark: p.highWatermark, durableHighWatermark: p.durableHighWatermark, logEndOffset: p.logEndOffset },
       sizeBytes: p.sizeBytes,
       segments: p.segments,
       leaderId: broker.config.brokerId,

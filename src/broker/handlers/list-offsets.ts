@@ -3,6 +3,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { RunnelError } from '../../common/errors.js';
 import { offsetForTimestamp } from '../../storage/timestamp-lookup.js';
 import type { Broker } from '../broker.js';
+import { partitionOffsets } from '../watermarks.js';
 import { asRunnelError, errorMessage, unary } from './rpc.js';
 
 interface ListOffsetsRequest {
@@ -22,14 +23,17 @@ export function listOffsetsHandler(broker: Broker): grpc.handleUnaryCall<ListOff
 async function listOne(broker: Broker, wanted: ListOffsetsRequest['partitions'][number]): Promise<unknown> {
   const { topic, partition, spec, timestampMs } = wanted;
   try {
-    const { log } = broker.partition(topic, partition);
-    const offsets = { logStartOffset: log.logStartOffset, highWatermark: log.logEndOffset, logEndOffset: log.logEndOffset };
+    const target = broker.partition(topic, partition);
+    const { log } = target;
+    const offsets = partitionOffsets(target);
     if (spec === 'OFFSET_SPEC_EARLIEST') return { topic, partition, error: null, offset: log.logStartOffset, timestampMs: -1, offsets };
-    if (spec === 'OFFSET_SPEC_LATEST') return { topic, partition, error: null, offset: log.logEndOffset, timestampMs: -1, offsets };
+    // Latest is the readable end: for `durability: all` topics, the durable high watermark.
+    if (spec === 'OFFSET_SPEC_LATEST') return { topic, partition, error: null, offset: offsets.highWatermark, timestampMs: -1, offsets };
     if (spec !== 'OFFSET_SPEC_TIMESTAMP') throw new RunnelError('INVALID_ARGUMENT', `unknown offset spec ${spec}`);
     if (!Number.isSafeInteger(timestampMs) || timestampMs < 0) throw new RunnelError('INVALID_ARGUMENT', `timestampMs must be >= 0, got ${timestampMs}`);
     const found = await offsetForTimestamp(log, timestampMs);
-    return { topic, partition, error: null, offset: found?.offset ?? log.logEndOffset, timestampMs: found?.timestampMs ?? -1, offsets };
+    if (found === null || found.offset >= offsets.highWatermark) return { topic, partition, error: null, offset: offsets.highWatermark, timestampMs: -1, offsets };
+    return { topic, partition, error: null, offset: found.offset, timestampMs: found.timestampMs, offsets };
   } catch (err) {
     return { topic, partition, error: errorMessage(asRunnelError(broker, err, 'ListOffsets')), offset: -1, timestampMs: -1, offsets: null };
   }
