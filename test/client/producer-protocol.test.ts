@@ -282,6 +282,28 @@ describe('sequences and producer ids', () => {
     ]);
   });
 
+  it.each(['OUT_OF_ORDER_SEQUENCE', 'UNKNOWN_PRODUCER_ID'])('on %s for a retry of a batch whose first send may have been written, says it may have been written (issue 11, finding 16)', async (code) => {
+    const broker = new FakeBroker();
+    let attempts = 0;
+    broker.onRequest = (req) => {
+      const { header } = req.batches[0];
+      if (header.baseSequence !== 2) return req.stream.answer(req);
+      // The first send is appended, then the stream breaks before the answer (outcome unknown to
+      // the producer); the broker then loses this producer's state, and refuses the retry.
+      if (attempts++ === 0) {
+        broker.append(req.batches[0]);
+        return req.stream.fail();
+      }
+      req.stream.answer(req, [{ error: code }]);
+    };
+    const producer = producerFor(broker);
+    await producer.send({ topic: 't', messages: [{ value: 'a' }, { value: 'b' }] });
+    const err = await rejection(producer.send({ topic: 't', messages: [{ value: 'c' }] }));
+    expect(err.code).toBe(code);
+    expect(err.message).toMatch(/may or may not have been written/);
+    expect(err.message).not.toMatch(/were not written/);
+  });
+
   it('renumbers the batches after one the broker refused, and re-sends them', async () => {
     const broker = new FakeBroker();
     broker.onRequest = (req) => req.stream.answer(req, [req === broker.requests[0] ? { error: 'BATCH_TOO_LARGE' } : undefined]);
