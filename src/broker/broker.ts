@@ -117,6 +117,15 @@ export class Broker {
       log.onDurableAdvance = () => {
         if (this.topicsValue?.get(topic.name)?.settings.durability === 'all') this.activity.notify(topic.name, p);
       };
+      // A snapshot at every roll bounds the replay after a crash to the active segment.
+      log.onRoll = (offset) => {
+        try {
+          state.writeSnapshotSync(log.dir, offset);
+        } catch (err) {
+          // Only replay time is at stake: the next roll or clean shutdown tries again.
+          this.logger.warn({ err, topic: topic.name, partition: p }, 'producer state snapshot at roll failed');
+        }
+      };
     }
   }
 

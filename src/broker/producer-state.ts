@@ -17,22 +17,20 @@
  * recently used evicted) and `expire` drops producers idle for more than `producerIdExpirationMs`.
  * A producer that lost its state gets UNKNOWN_PRODUCER_ID and must reset (new epoch or new id).
  *
- * Persistence: at a clean shutdown the broker writes `producer-state.snapshot` next to the log;
- * `load` starts from it (if it is valid and within the log) and replays the batch headers after
- * it, or replays the whole log. Replay walks headers only, never decodes records.
+ * Persistence (producer-snapshots.ts): the broker writes `<offset>.snapshot` next to the log at
+ * every segment roll and at a clean shutdown; `load` starts from the newest valid one within the
+ * log and replays the batch headers after it, or replays the whole log. Replay walks headers
+ * only, never decodes records, and never expires anyone: a replayed producer counts as updated at
+ * the load (the broker's time of its appends is not in the log, and its records' CreateTimes are
+ * the client's, which once expired a producer with an old clock and let its retry be written twice).
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { assert } from '../common/assert.js';
 import { systemClock, type Clock } from '../common/clock.js';
-import { RunnelError, storageError } from '../common/errors.js';
+import { RunnelError } from '../common/errors.js';
 import { Attr, BATCH_HEADER_BYTES, readBatchHeader } from '../format/batch-header.js';
-import { crc32c } from '../format/crc32c.js';
-import { fsyncDirSync, writeFileAtomicSync } from '../storage/file-io.js';
 import type { PartitionLog } from '../storage/partition-log.js';
+import { readSnapshot, removeSnapshotSync, snapshotFiles, writeSnapshotFileSync, type SnapshotPayload } from './producer-snapshots.js';
 
-export const PRODUCER_STATE_SNAPSHOT_FILE = 'producer-state.snapshot';
-export const PRODUCER_STATE_SNAPSHOT_VERSION = 1;
 /** Batches kept per producer for duplicate detection (Kafka's NumBatchesToRetain). */
 export const PRODUCER_BATCHES_RETAINED = 5;
 export const DEFAULT_MAX_PRODUCERS_PER_PARTITION = 10_000;
@@ -64,7 +62,7 @@ export interface ProducerStateOptions {
   maxProducersPerPartition?: number;
   /** A producer with no batch for longer than this is removed by `expire`. */
   producerIdExpirationMs?: number;
-  /** Default `now` of `expire`, and the upper bound of replayed timestamps. */
+  /** Default `now` of `expire`, and the update time of replayed producers. */
   clock?: Clock;
 }
 
@@ -256,62 +254,50 @@ export class PartitionProducerState {
   }
 
   /**
-   * Writes `producer-state.snapshot` in `dir` atomically (temp file, fsync, rename, fsync dir),
-   * covering the log below `logEndOffset`. Called at a clean shutdown, after the last append.
-   *
-   * Format: a JSON header line `{"version","crc32c","length"}`, then `length` bytes of JSON
-   * payload `{"offset","producers":[{"id","epoch","lastUpdateMs","batches":[[firstSeq,
-   * lastSeq, baseOffset, lastOffset, appendTimeMs], ...]}]}` (least recently used first), whose
-   * CRC-32C the header holds.
+   * Writes the snapshot of the state after the batches below `offset` (the log end at a roll or
+   * a clean shutdown) into `dir`; see producer-snapshots.ts. Throws STORAGE_ERROR or DISK_FULL.
    */
-  writeSnapshotSync(dir: string, logEndOffset: number): void {
-    assert(Number.isSafeInteger(logEndOffset) && logEndOffset >= 0, 'a snapshot covers a valid log end offset');
-    const payload: SnapshotPayload = {
-      offset: logEndOffset,
+  writeSnapshotSync(dir: string, offset: number): void {
+    assert(Number.isSafeInteger(offset) && offset >= 0, 'a snapshot covers a valid log end offset');
+    writeSnapshotFileSync(dir, {
+      offset,
       producers: [...this.producers].map(([id, entry]) => ({
         id,
         epoch: entry.producerEpoch,
         lastUpdateMs: entry.lastUpdateMs,
         batches: entry.batches.map((b) => [b.firstSequence, b.lastSequence, b.baseOffset, b.lastOffset, b.appendTimeMs]),
       })),
-    };
-    const body = Buffer.from(JSON.stringify(payload), 'utf8');
-    const header = JSON.stringify({ version: PRODUCER_STATE_SNAPSHOT_VERSION, crc32c: crc32c(body), length: body.length });
-    const file = path.join(dir, PRODUCER_STATE_SNAPSHOT_FILE);
-    try {
-      writeFileAtomicSync(file, Buffer.concat([Buffer.from(`${header}\n`, 'utf8'), body]));
-    } catch (err) {
-      throw storageError(err, `write ${file}`);
-    }
+    });
   }
 
   /**
-   * Rebuilds the state of `log`'s partition: from the snapshot in `log.dir` when it is valid and
-   * its offset is within [logStartOffset, logEndOffset], replaying the batch headers after it;
-   * else by replaying the whole log. A bad snapshot is reported in `problem`, never thrown. The
-   * snapshot is deleted afterwards, so a stale one is never used after later appends. Producers
-   * already expired at the clock's now are dropped. I/O errors of the log itself do throw.
+   * Rebuilds the state of `log`'s partition from the newest valid snapshot in `log.dir` whose
+   * offset is within [logStartOffset, logEndOffset], replaying the batch headers after it; else
+   * by replaying the whole log. Snapshots that are damaged or outside the log are deleted, and
+   * the first such is reported in `problem` when no snapshot could be used; never thrown.
+   * Producers restored from a snapshot and already expired at the clock's now (their update
+   * times are the broker's) are dropped; replayed ones never are. I/O errors of the log throw.
    */
   static async load(log: PartitionLog, options: ProducerStateOptions = {}): Promise<LoadResult> {
     const state = new PartitionProducerState(options);
-    const file = path.join(log.dir, PRODUCER_STATE_SNAPSHOT_FILE);
-    const snapshot = readSnapshot(file);
-    let problem = snapshot.problem;
+    const nowMs = state.clock.nowMs();
+    let problem: string | null = null;
     let from = log.logStartOffset;
-    if (snapshot.payload !== null) {
-      const { offset } = snapshot.payload;
-      if (offset < log.logStartOffset || offset > log.logEndOffset) {
-        problem = `${file}: snapshot at offset ${offset} is outside the log [${log.logStartOffset}, ${log.logEndOffset}]; ignored`;
-      } else {
-        state.restore(snapshot.payload);
-        from = offset;
+    let restored = false;
+    for (const file of snapshotFiles(log.dir)) {
+      const { payload, problem: unreadable } = readSnapshot(file);
+      if (payload === null || payload.offset < log.logStartOffset || payload.offset > log.logEndOffset) {
+        problem ??= unreadable ?? `${file}: snapshot at offset ${payload?.offset} is outside the log [${log.logStartOffset}, ${log.logEndOffset}]; ignored`;
+        removeSnapshotSync(file);
+      } else if (!restored) {
+        state.restore(payload);
+        state.expire(nowMs);
+        from = payload.offset;
+        restored = true;
       }
     }
-    const nowMs = state.clock.nowMs();
     await state.replay(log, from, nowMs);
-    state.expire(nowMs);
-    deleteSnapshot(file, snapshot.exists);
-    return { state, rebuiltFromOffset: from, problem };
+    return { state, rebuiltFromOffset: from, problem: restored ? null : problem };
   }
 
   private restore(payload: SnapshotPayload): void {
@@ -328,9 +314,9 @@ export class PartitionProducerState {
   }
 
   /**
-   * Records every idempotent batch stored at or after `from`, from headers only. The append
-   * time of a replayed batch is its maxTimestamp (the original broker time is not stored); for
-   * expiration it counts as no later than now, so a future client timestamp cannot pin a producer.
+   * Records every idempotent batch stored at or after `from`, from headers only. A replayed
+   * batch's append time (what a duplicate is answered with) is its maxTimestamp; the producer
+   * counts as updated at `nowMs`, the load, never at a client's CreateTime (see the top).
    */
   private async replay(log: PartitionLog, from: number, nowMs: number): Promise<void> {
     let offset = from;
@@ -345,8 +331,7 @@ export class PartitionProducerState {
         const lastOffset = header.baseOffset + header.lastOffsetDelta;
         // Control batches (transaction markers, later) carry a producer id but no sequence.
         if (header.producerId < 0 || lastOffset < from || (header.attributes & Attr.control) !== 0) continue;
-        const lastUpdateMs = Math.min(header.maxTimestampMs, nowMs);
-        this.recordAt(header, header.baseOffset, lastOffset, header.maxTimestampMs, lastUpdateMs);
+        this.recordAt(header, header.baseOffset, lastOffset, header.maxTimestampMs, nowMs);
       }
       if (bytes.length === 0 || read.nextOffset <= offset) break;
       offset = read.nextOffset;
@@ -384,94 +369,4 @@ function invalidFields(fields: ProducerFields, detail: string): RunnelError {
     `${detail} (producerId ${producerId}, producerEpoch ${producerEpoch}, baseSequence ${baseSequence})`,
     { producerId, producerEpoch, baseSequence },
   );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Snapshot file
-
-type SnapshotBatch = [firstSequence: number, lastSequence: number, baseOffset: number, lastOffset: number, appendTimeMs: number];
-
-interface SnapshotPayload {
-  offset: number;
-  producers: { id: number; epoch: number; lastUpdateMs: number; batches: SnapshotBatch[] }[];
-}
-
-interface SnapshotRead {
-  exists: boolean;
-  payload: SnapshotPayload | null;
-  problem: string | null;
-}
-
-/** Reads and validates the snapshot; never throws. */
-function readSnapshot(file: string): SnapshotRead {
-  let data: Buffer;
-  try {
-    data = fs.readFileSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false, payload: null, problem: null };
-    return { exists: true, payload: null, problem: `${file}: unreadable (${err instanceof Error ? err.message : String(err)}); ignored` };
-  }
-  const bad = (why: string): SnapshotRead => ({ exists: true, payload: null, problem: `${file}: ${why}; ignored` });
-  const newline = data.indexOf(0x0a);
-  if (newline < 0) return bad('no header line');
-  let header: unknown;
-  try {
-    header = JSON.parse(data.subarray(0, newline).toString('utf8'));
-  } catch {
-    return bad('header is not JSON');
-  }
-  if (typeof header !== 'object' || header === null) return bad('header is not an object');
-  const { version, crc32c: crc, length } = header as Record<string, unknown>;
-  if (version !== PRODUCER_STATE_SNAPSHOT_VERSION) return bad(`unsupported version ${String(version)}`);
-  const body = data.subarray(newline + 1);
-  if (length !== body.length) return bad(`payload is ${body.length} bytes, header says ${String(length)}`);
-  if (crc !== crc32c(body)) return bad('payload CRC-32C mismatch');
-  let payload: unknown;
-  try {
-    payload = JSON.parse(body.toString('utf8'));
-  } catch {
-    return bad('payload is not JSON');
-  }
-  const why = validatePayload(payload);
-  return why === null ? { exists: true, payload: payload as SnapshotPayload, problem: null } : bad(why);
-}
-
-/** Null when `payload` has the snapshot's shape and sane values; otherwise what is wrong. */
-function validatePayload(payload: unknown): string | null {
-  if (typeof payload !== 'object' || payload === null) return 'payload is not an object';
-  const { offset, producers } = payload as Record<string, unknown>;
-  if (!isIntIn(offset, 0, Number.MAX_SAFE_INTEGER)) return 'bad offset';
-  if (!Array.isArray(producers)) return 'producers is not an array';
-  for (const p of producers as unknown[]) {
-    if (typeof p !== 'object' || p === null) return 'a producer is not an object';
-    const { id, epoch, lastUpdateMs, batches } = p as Record<string, unknown>;
-    if (!isIntIn(id, 0, Number.MAX_SAFE_INTEGER) || !isIntIn(epoch, 0, INT16_MAX) || !Number.isSafeInteger(lastUpdateMs)) {
-      return 'a producer has a bad id, epoch or lastUpdateMs';
-    }
-    if (!Array.isArray(batches) || batches.length === 0) return `producer ${id} has no batches`;
-    for (const b of batches as unknown[]) {
-      if (
-        !Array.isArray(b) ||
-        b.length !== 5 ||
-        !isIntIn(b[0], 0, INT32_MAX) ||
-        !isIntIn(b[1], 0, INT32_MAX) ||
-        !isIntIn(b[2], 0, Number.MAX_SAFE_INTEGER) ||
-        !isIntIn(b[3], 0, Number.MAX_SAFE_INTEGER) ||
-        !Number.isSafeInteger(b[4])
-      ) {
-        return `producer ${id} has a malformed batch`;
-      }
-    }
-  }
-  return null;
-}
-
-function deleteSnapshot(file: string, exists: boolean): void {
-  if (!exists) return;
-  try {
-    fs.rmSync(file, { force: true });
-    fsyncDirSync(path.dirname(file));
-  } catch (err) {
-    throw storageError(err, `delete ${file}`);
-  }
 }

@@ -94,6 +94,11 @@ export class PartitionLog {
    * the broker wakes readers of `durability: all` topics, which are served only below it.
    */
   onDurableAdvance: ((durableOffset: number) => void) | null = null;
+  /**
+   * Called after each roll with the new segment's base offset (the log end): the broker
+   * snapshots its idempotent-producer state there, as Kafka does at every roll.
+   */
+  onRoll: ((baseOffset: number) => void) | null = null;
 
   private constructor(options: PartitionLogOptions) {
     this.topic = options.topic;
@@ -401,6 +406,7 @@ export class PartitionLog {
     this.unsyncedSegments.push(old);
     this.dirDirty = true;
     this.rollCount++;
+    this.onRoll?.(next.baseOffset);
   }
 
   /**

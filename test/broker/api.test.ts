@@ -945,9 +945,9 @@ describe('idempotent produce', () => {
     await stopTestBroker(restarted.running);
     let snapshots = 0;
     for (const dir of fs.readdirSync(first.dataDir)) {
-      const file = path.join(first.dataDir, dir, 'producer-state.snapshot');
-      if (fs.existsSync(file)) {
-        fs.rmSync(file);
+      if (!fs.statSync(path.join(first.dataDir, dir)).isDirectory()) continue;
+      for (const file of fs.readdirSync(path.join(first.dataDir, dir)).filter((name) => name.endsWith('.snapshot'))) {
+        fs.rmSync(path.join(first.dataDir, dir, file));
         snapshots++;
       }
     }

@@ -6,12 +6,13 @@ import { isRunnelError, type ErrorCode, type RunnelError } from '../../src/commo
 import { readBatchHeader } from '../../src/format/batch-header.js';
 import { encodeRecordBatch } from '../../src/format/record-batch.js';
 import type { PartitionLog } from '../../src/storage/partition-log.js';
+import { snapshotFileName, snapshotFiles } from '../../src/broker/producer-snapshots.js';
 import {
   DEFAULT_MAX_PRODUCERS_PER_PARTITION,
   DEFAULT_PRODUCER_ID_EXPIRATION_MS,
-  PRODUCER_STATE_SNAPSHOT_FILE,
   PartitionProducerState,
   incrementSequence,
+  type ProducerEntryView,
   type ProducerFields,
   type ProducerStateOptions,
   type SequenceVerdict,
@@ -283,13 +284,18 @@ describe('PartitionProducerState memory bounds', () => {
   });
 });
 
+/** Producer views without lastUpdateMs, which a replay sets to the load time. */
+function sansUpdateTimes(entries: ProducerEntryView[]): Omit<ProducerEntryView, 'lastUpdateMs'>[] {
+  return entries.map(({ lastUpdateMs: _, ...rest }) => rest);
+}
+
 describe('PartitionProducerState persistence', () => {
-  it('round-trips through a snapshot, then deletes it', async () => {
+  it('round-trips through a snapshot named by its offset, which stays for the next load', async () => {
     const e = env();
     history(e, 0);
     const before = e.state.entries();
     e.state.writeSnapshotSync(e.dir, e.log.logEndOffset);
-    const file = path.join(e.dir, PRODUCER_STATE_SNAPSHOT_FILE);
+    const file = path.join(e.dir, snapshotFileName(e.log.logEndOffset));
     expect(fs.existsSync(file)).toBe(true);
     expect(fs.existsSync(`${file}.tmp`)).toBe(false);
     const headerLine = fs.readFileSync(file, 'utf8').split('\n')[0];
@@ -299,7 +305,8 @@ describe('PartitionProducerState persistence', () => {
     expect(loaded.problem).toBeNull();
     expect(loaded.rebuiltFromOffset).toBe(e.log.logEndOffset);
     expect(loaded.state.entries()).toEqual(before);
-    expect(fs.existsSync(file)).toBe(false);
+    // Valid while the log holds what it describes: recovery cutting below it is caught at load.
+    expect(fs.existsSync(file)).toBe(true);
     // The loaded state behaves: duplicates and next sequences as before.
     const last = before[0].batches.at(-1)!;
     expect(loaded.state.check(fields(before[0].producerId, 0, last.firstSequence, last.lastSequence - last.firstSequence + 1))).toMatchObject({
@@ -322,12 +329,14 @@ describe('PartitionProducerState persistence', () => {
     const fromSnapshot = await PartitionProducerState.load(e.log, { clock: e.clock });
     expect(fromSnapshot.problem).toBeNull();
     expect(fromSnapshot.rebuiltFromOffset).toBe(snapshotOffset);
+    for (const file of snapshotFiles(e.dir)) fs.rmSync(file);
     const full = await PartitionProducerState.load(e.log, { clock: e.clock });
     expect(full.problem).toBeNull();
     expect(full.rebuiltFromOffset).toBe(0);
 
-    expect(fromSnapshot.state.entries()).toEqual(live);
-    expect(full.state.entries()).toEqual(live);
+    // Replayed producers count as updated at the load; everything else is the same.
+    expect(sansUpdateTimes(fromSnapshot.state.entries())).toEqual(sansUpdateTimes(live));
+    expect(sansUpdateTimes(full.state.entries())).toEqual(sansUpdateTimes(live));
     expect(live.map((p) => p.producerId)).toEqual([1, 2, 3, 4]);
     expect(live[1]).toMatchObject({ producerId: 2, producerEpoch: 1 });
     expect(live[0].batches).toHaveLength(5);
@@ -337,7 +346,7 @@ describe('PartitionProducerState persistence', () => {
     const e = env();
     history(e, 0);
     const live = e.state.entries();
-    const file = path.join(e.dir, PRODUCER_STATE_SNAPSHOT_FILE);
+    const file = path.join(e.dir, snapshotFileName(e.log.logEndOffset));
     const corruptions: [string, (bytes: Buffer) => Buffer][] = [
       ['CRC', (b) => Buffer.from(b.map((byte, i) => (i === b.length - 10 ? byte ^ 0x01 : byte)))],
       ['bytes', (b) => b.subarray(0, b.length - 7)],
@@ -349,9 +358,9 @@ describe('PartitionProducerState persistence', () => {
       e.state.writeSnapshotSync(e.dir, e.log.logEndOffset);
       fs.writeFileSync(file, corrupt(fs.readFileSync(file)));
       const loaded = await PartitionProducerState.load(e.log, { clock: e.clock });
-      expect(loaded.problem, expected).toMatch(/producer-state\.snapshot: .*ignored/);
+      expect(loaded.problem, expected).toMatch(/\d{20}\.snapshot: .*ignored/);
       expect(loaded.rebuiltFromOffset).toBe(0);
-      expect(loaded.state.entries()).toEqual(live);
+      expect(sansUpdateTimes(loaded.state.entries())).toEqual(sansUpdateTimes(live));
       expect(fs.existsSync(file)).toBe(false);
     }
   });
@@ -370,7 +379,7 @@ describe('PartitionProducerState persistence', () => {
     expect(loaded.state.size).toBeGreaterThan(0);
     const lastOffsets = loaded.state.entries().flatMap((p) => p.batches.map((b) => b.lastOffset));
     expect(Math.max(...lastOffsets)).toBeLessThan(truncatedEnd);
-    expect(fs.existsSync(path.join(e.dir, PRODUCER_STATE_SNAPSHOT_FILE))).toBe(false);
+    expect(snapshotFiles(e.dir)).toEqual([]);
 
     // Below the log start: the state it describes may no longer be derivable; replay what is left.
     const stale = new PartitionProducerState();
@@ -383,7 +392,7 @@ describe('PartitionProducerState persistence', () => {
     expect(belowStart.state.size).toBe(0);
   });
 
-  it('drops producers already expired when loading', async () => {
+  it('drops producers of a snapshot already expired when loading (broker times); a replay never expires anyone', async () => {
     const e = env({ producerIdExpirationMs: 60_000 });
     produce(e, 1, 0, 0);
     e.clock.advance(50_000);
@@ -392,8 +401,11 @@ describe('PartitionProducerState persistence', () => {
     e.clock.advance(20_000);
     const loaded = await PartitionProducerState.load(e.log, { clock: e.clock, producerIdExpirationMs: 60_000 });
     expect(loaded.state.entries().map((p) => p.producerId)).toEqual([2]);
+    for (const file of snapshotFiles(e.dir)) fs.rmSync(file);
+    // Replayed producers count as updated at the load: the log holds no broker time of theirs.
     const replayed = await PartitionProducerState.load(e.log, { clock: e.clock, producerIdExpirationMs: 60_000 });
-    expect(replayed.state.entries().map((p) => p.producerId)).toEqual([2]);
+    expect(replayed.state.entries().map((p) => p.producerId)).toEqual([1, 2]);
+    expect(replayed.state.get(1)!.lastUpdateMs).toBe(e.clock.nowMs());
   });
 
   it('loads an empty log with no snapshot as an empty state', async () => {

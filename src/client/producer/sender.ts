@@ -312,20 +312,31 @@ export class Sender {
     this.expire(state, nowMs);
   }
 
-  /** OUT_OF_ORDER_SEQUENCE / UNKNOWN_PRODUCER_ID at the head: the broker lost our sequence. */
+  /**
+   * OUT_OF_ORDER_SEQUENCE / UNKNOWN_PRODUCER_ID at the head: the broker lost our sequence. The
+   * refusal proves that this send was not appended, not that an earlier send of the same batch
+   * was not: a batch sent before (its answer lost to a broken stream or a timeout) may have been
+   * written and then lost, or written and kept while the broker lost the producer's state. Only
+   * batches never sent before are reported as not written.
+   */
   private sequenceLost(state: PartitionState, cause: RunnelError): void {
-    const why =
+    const lost =
       `the broker no longer has the records or the producer state this producer's sequence on ${state.topic}/${state.partition} builds on ` +
-      "(a broker crash with acks below 'all', retention, or producer id expiry); these records were not written, later sends continue under a new producer id";
-    this.abandonSequence(state, withDetail(cause, why));
+      "(a broker crash with acks below 'all', retention, or producer id expiry)";
+    const notWritten = withDetail(cause, `${lost}; these records were not written, later sends continue under a new producer id`);
+    const unknown = withDetail(cause, `${lost}; an earlier send of these records had no answer, so they may or may not have been written; later sends continue under a new producer id`);
+    this.abandonSequence(state, notWritten, unknown);
   }
 
-  /** Fails every batch of the partition that carries a sequence with `err`; new batches start over under a fresh producer id. */
-  private abandonSequence(state: PartitionState, err: RunnelError): void {
+  /**
+   * Fails every batch of the partition that carries a sequence with `err` (`errSentBefore` for a
+   * batch sent more than once); new batches start over under a fresh producer id.
+   */
+  private abandonSequence(state: PartitionState, err: RunnelError, errSentBefore = err): void {
     const stamped = state.stampedUnacknowledged();
     state.inFlight = [];
     state.queue.splice(0, state.queue.length, ...state.queue.filter((batch) => batch.stamp === null));
-    for (const batch of stamped) this.fail(batch, err);
+    for (const batch of stamped) this.fail(batch, batch.attempt > 0 ? errSentBefore : err);
     state.identity = null;
     state.needsFreshIdentity = true;
     state.nextSequence = 0;
