@@ -260,7 +260,7 @@ export class LogManager {
   async runCompaction(options: { force?: boolean } = {}): Promise<CompactionResult[]> {
     const results: CompactionResult[] = [];
     for (const log of this.allLogs()) {
-      if (log.config.cleanupPolicy !== 'compact' || log.isClosed) continue;
+      if (log.config.cleanupPolicy !== 'compact' || log.isClosed || log.offline !== null) continue;
       if (options.force !== true && this.compactedAtRoll.get(log) === log.rollCount) continue;
       this.compactedAtRoll.set(log, log.rollCount);
       results.push(await compactLog(log, { nowMs: this.clock.nowMs(), logger: this.logger }));

@@ -84,6 +84,12 @@ export class PartitionLog {
   private unsyncedSegments: Segment[] = [];
   private dirDirty = false;
   private failure: RunnelError | null = null;
+  /**
+   * Set at open when offsets are missing between two segments (a lost segment file): appends,
+   * and reads at or after the hole, fail with this error until the segment is restored.
+   */
+  private offlineError: RunnelError | null = null;
+  private offlineFromOffset = Infinity;
   private closed = false;
   /** fsync rounds done (each covers every append before it started): a measure of group commit. */
   fsyncCount = 0;
@@ -116,6 +122,7 @@ export class PartitionLog {
     log.durableOffset = options.recover === true ? Math.min(options.recoveryPointOffset ?? 0, log.logEndOffset) : log.logEndOffset;
     if (options.recover === true) log.markRecoveredUnsynced();
     for (const repair of repairs) log.logger.warn({ topic: log.topic, partition: log.partition }, repair);
+    if (log.offlineError !== null) log.logger.error({ topic: log.topic, partition: log.partition }, log.offlineError.message);
     return { log, repairs };
   }
 
@@ -204,6 +211,9 @@ export class PartitionLog {
         segment.retire(true);
         continue;
       }
+      if (previous !== undefined && segment.baseOffset > previous.nextOffset && this.segmentOptions.denseOffsets) {
+        repairs.push(this.takeOfflineForGap(previous, segment));
+      }
       this.segments.push(segment);
       if (found.some((r) => r.includes('truncated')) && i < bases.length - 1) {
         repairs.push(...this.dropSegmentsAfterSync(i, bases));
@@ -211,6 +221,27 @@ export class PartitionLog {
       }
     }
     return repairs;
+  }
+
+  /**
+   * Offsets are dense in a `delete` log, so a segment that starts after the previous one ends
+   * means a segment file was lost. Deleting what follows would destroy acknowledged records, and
+   * serving across the hole would let consumers skip it silently: the partition goes offline
+   * (no append, no read at or after the hole) and every file stays as it is, so restoring the
+   * missing segment and restarting brings it back. Compacted logs may have such holes.
+   */
+  private takeOfflineForGap(previous: Segment, next: Segment): string {
+    const problem = `offsets ${previous.nextOffset} to ${next.baseOffset - 1} are missing between ${previous.logFile} and ${next.logFile} (a segment file was lost)`;
+    if (this.offlineError === null) {
+      this.offlineFromOffset = previous.nextOffset;
+      this.offlineError = new RunnelError('STORAGE_ERROR', `${problem}; the partition is offline until the missing segment is restored (see docs/storage.md)`, this.context());
+    }
+    return `${problem}; partition offline, no file deleted`;
+  }
+
+  /** Offline after open (a segment is missing): the error every append and read past the hole gets. */
+  get offline(): RunnelError | null {
+    return this.offlineError;
   }
 
   /** A segment cut by recovery ends the log: later segments cannot follow a gap. */
@@ -298,6 +329,7 @@ export class PartitionLog {
 
   /** Makes everything appended so far durable and writes pending index entries. */
   async flush(): Promise<void> {
+    if (this.offlineError !== null) return; // nothing was appended, and its recovery point must not move
     await this.waitDurable(this.logEndOffset);
     if (!this.closed) this.active.persistIndexesSync(false);
   }
@@ -358,6 +390,7 @@ export class PartitionLog {
   private checkWritable(): void {
     if (this.closed) throw new RunnelError('LOG_CLOSED', undefined, this.context());
     if (this.failure !== null) throw this.failure;
+    if (this.offlineError !== null) throw this.offlineError;
   }
 
   private maybeRollLocked(batchBytes: number, lastOffset: number, maxTimestampMs: number): void {
@@ -393,6 +426,7 @@ export class PartitionLog {
    */
   async read(offset: number, maxBytes: number): Promise<LogReadResult> {
     this.checkOffsetInRange(offset);
+    if (this.offlineError !== null && offset >= this.offlineFromOffset) throw this.offlineError;
     if (offset === this.logEndOffset) return this.emptyRead(offset);
     let from = offset;
     for (let i = this.segmentIndexFor(offset); i < this.segments.length; i++) {
@@ -440,6 +474,7 @@ export class PartitionLog {
    * stored bytes; null when every batch is older. (The caller picks the record inside it.)
    */
   async batchForTimestamp(timestampMs: number, fromOffset = this.logStart): Promise<Buffer | null> {
+    if (this.offlineError !== null) throw this.offlineError;
     for (const segment of this.segments) {
       if (segment.nextOffset <= fromOffset || segment.maxTimestampMs < timestampMs) continue;
       segment.acquire();
@@ -496,7 +531,7 @@ export class PartitionLog {
    * is rolled first when it is wholly expired. Returns the number of segments deleted.
    */
   applyRetention(): number {
-    if (this.configValue.cleanupPolicy !== 'delete' || this.closed || this.failure !== null) return 0;
+    if (this.configValue.cleanupPolicy !== 'delete' || this.closed || this.failure !== null || this.offlineError !== null) return 0;
     const { retentionMs, retentionBytes } = this.configValue;
     const nowMs = this.clock.nowMs();
     const expired = (segment: Segment): boolean => retentionMs >= 0 && nowMs - segment.maxTimestampMs > retentionMs;
