@@ -51,6 +51,19 @@ export function fsync(fd: number): Promise<void> {
   return fsyncAsync(fd);
 }
 
+/** Sees every directory fsync once it is done (the test seam below). */
+export type DirectoryFsyncObserver = (dir: string) => void;
+let directoryFsyncObserver: DirectoryFsyncObserver | null = null;
+
+/**
+ * Test seam: tests install an observer to check which directories were fsynced, and when (a
+ * missing directory fsync cannot be seen otherwise without a power cut). Null in production;
+ * directory fsyncs are rare (create, roll, rename), never per append.
+ */
+export function observeDirectoryFsyncs(observer: DirectoryFsyncObserver | null): void {
+  directoryFsyncObserver = observer;
+}
+
 /** Makes a directory's entries (created, renamed, deleted files) durable. */
 export function fsyncDirSync(dir: string): void {
   const fd = fs.openSync(dir, 'r');
@@ -59,6 +72,7 @@ export function fsyncDirSync(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
+  directoryFsyncObserver?.(dir);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -68,6 +82,7 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+  directoryFsyncObserver?.(dir);
 }
 
 /**
