@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { RunnelError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { validateTopicName } from '../common/topic-name.js';
-import { fsyncDirSync, writeFileAtomicSync } from '../storage/file-io.js';
+import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from '../storage/file-io.js';
 import type { LogConfig } from '../storage/log-config.js';
 import type { LogManager } from '../storage/log-manager.js';
 import { resolveTopicSettings, type TopicSettings } from './topic-config.js';
@@ -55,7 +55,7 @@ export class TopicRegistry {
   /** Loads every topic file; a damaged file is reported and skipped, never fatal. */
   static loadSync(dataDir: string, logDefaults: LogConfig, limits: TopicLimits, logger: Logger): TopicRegistry {
     const registry = new TopicRegistry(dataDir, logDefaults, limits, logger);
-    fs.mkdirSync(registry.dir, { recursive: true });
+    mkdirDurableSync(registry.dir);
     for (const name of fs.readdirSync(registry.dir)) {
       if (!name.endsWith('.json')) continue;
       const file = path.join(registry.dir, name);

@@ -86,6 +86,22 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
+ * `mkdir -p` whose result survives a power cut: every directory it creates is fsynced in its
+ * parent before it returns. A directory that already existed costs nothing.
+ */
+export function mkdirDurableSync(dir: string): void {
+  const first = fs.mkdirSync(dir, { recursive: true });
+  if (first === undefined) return;
+  const created = path.resolve(first);
+  const parents: string[] = [];
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    parents.push(path.dirname(d));
+    if (d === created) break;
+  }
+  for (const parent of parents.reverse()) fsyncDirSync(parent);
+}
+
+/**
  * Replaces `file` with `data` so that a crash leaves either the old or the new content, never
  * a mix: write a temp file, fsync it, rename over the target, fsync the directory.
  */

@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import { validatePartition, validateTopicName } from '../common/topic-name.js';
 import { LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, partitionKey, readCheckpointSync, writeCheckpointSync } from './checkpoints.js';
 import { compactLog, type CompactionResult } from './compaction.js';
-import { fsyncDirSync, writeFileAtomicSync } from './file-io.js';
+import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from './file-io.js';
 import { resolveLogConfig, type LogConfig } from './log-config.js';
 import { PartitionLog } from './partition-log.js';
 
@@ -80,7 +80,7 @@ export class LogManager {
   }
 
   private openSync(): void {
-    fs.mkdirSync(this.dataDir, { recursive: true });
+    mkdirDurableSync(this.dataDir);
     // A new, empty directory has nothing to recover: it counts as cleanly shut down.
     const fresh = fs.readdirSync(this.dataDir).length === 0;
     this.acquireLockSync();
@@ -187,8 +187,8 @@ export class LogManager {
     const config = resolveLogConfig(overrides ?? {}, this.configFor(topic));
     const dir = path.join(this.dataDir, key);
     try {
+      // openSync makes the new directory and its first segment durable before it returns.
       const { log } = PartitionLog.openSync({ dir, topic, partition, config, clock: this.clock, logger: this.logger });
-      fsyncDirSync(this.dataDir);
       this.logs.set(key, log);
       return log;
     } catch (err) {

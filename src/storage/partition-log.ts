@@ -20,7 +20,7 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { writeBaseOffset } from '../format/batch-header.js';
 import { CheckedBatch } from './checked-batch.js';
-import { fdatasync, fsyncDir } from './file-io.js';
+import { fdatasync, fsyncDir, fsyncDirSync, mkdirDurableSync } from './file-io.js';
 import type { LogConfig } from './log-config.js';
 import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, Segment, TIME_INDEX_SUFFIX, segmentFileName, type SegmentOptions } from './segment.js';
 
@@ -111,7 +111,7 @@ export class PartitionLog {
    */
   static openSync(options: PartitionLogOptions): { log: PartitionLog; repairs: string[] } {
     const log = new PartitionLog(options);
-    fs.mkdirSync(options.dir, { recursive: true });
+    mkdirDurableSync(options.dir);
     const repairs = log.loadSegmentsSync(options.recoveryPointOffset ?? 0, options.recover ?? false);
     const firstBase = log.segments[0]!.baseOffset;
     log.logStart = Math.min(Math.max(options.logStartOffset ?? firstBase, firstBase), log.logEndOffset);
@@ -197,6 +197,8 @@ export class PartitionLog {
       .sort((a, b) => a - b);
     if (bases.length === 0) {
       this.segments.push(Segment.createSync(this.dir, 0, this.segmentOptions));
+      // A new log's first segment is durable before its first append can be acknowledged.
+      fsyncDirSync(this.dir);
       return repairs;
     }
     // Recover from the segment holding the recovery point; the last segment always, because
