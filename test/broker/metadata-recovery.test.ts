@@ -50,3 +50,85 @@ describe('broker start with a lost segment (hardening #10)', () => {
     expect(fs.readdirSync(partitionDir).filter((name) => name.endsWith('.log'))).toHaveLength(bases.length - 1);
   });
 });
+
+/** A broker with topic `name` (one partition) holding `records` acknowledged records; stopped. */
+async function stoppedBrokerWithTopic(name: string, records: number): Promise<{ dataDir: string; topicFile: string; partitionDir: string }> {
+  const { running, clients, dataDir } = await startTestBroker();
+  await createTopic(clients, name, 1);
+  for (let i = 0; i < records; i++) expect((await produce(clients, name, 0, makeBatch({ tag: `r${i}` }))).error).toBeNull();
+  await stopTestBroker(running);
+  return { dataDir, topicFile: path.join(dataDir, 'meta', 'topics', `${name}.json`), partitionDir: path.join(dataDir, `${name}-0`) };
+}
+
+async function startFailure(dataDir: string): Promise<Error> {
+  try {
+    await startTestBroker({ dataDir });
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('the broker started');
+}
+
+function strays(dataDir: string): string[] {
+  return fs.readdirSync(dataDir).filter((name) => name.endsWith('-stray'));
+}
+
+describe('topic metadata and partition logs at start (hardening #6)', () => {
+  const damages: [string, (file: string) => void][] = [
+    ['a zero-length file (power loss)', (file) => fs.truncateSync(file, 0)],
+    ['a newer format version', (file) => fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), version: 99 }))],
+    ['a read error', (file) => (fs.rmSync(file), fs.mkdirSync(file))],
+  ];
+  for (const [damage, apply] of damages) {
+    it(`an unreadable topic file (${damage}) stops the start with one line naming the file and the fix, and deletes nothing`, async () => {
+      const { dataDir, topicFile, partitionDir } = await stoppedBrokerWithTopic('kept', 3);
+      const original = fs.readFileSync(topicFile);
+      const segmentsBefore = fs.readdirSync(partitionDir).filter((name) => name.endsWith('.log'));
+      apply(topicFile);
+
+      const err = await startFailure(dataDir);
+      expect(err.message).not.toContain('\n');
+      expect(err.message).toContain(topicFile);
+      expect(err.message).toMatch(/restore it/);
+      expect(fs.readdirSync(partitionDir).filter((name) => name.endsWith('.log'))).toEqual(segmentsBefore);
+
+      fs.rmSync(topicFile, { recursive: true });
+      fs.writeFileSync(topicFile, original);
+      const again = await startTestBroker({ dataDir });
+      expect(again.running.broker.logs.requireLog('kept', 0).logEndOffset).toBe(3);
+    });
+  }
+
+  it('a log whose topic file is gone is kept offline under a -stray name, never deleted', async () => {
+    const { dataDir, topicFile, partitionDir } = await stoppedBrokerWithTopic('orphan', 2);
+    const bytes = fs.readFileSync(path.join(partitionDir, '00000000000000000000.log'));
+    fs.rmSync(topicFile);
+    const { running } = await startTestBroker({ dataDir });
+    expect(running.broker.topics.get('orphan')).toBeUndefined();
+    expect(running.broker.logs.getLog('orphan', 0)).toBeUndefined();
+    const [stray] = strays(dataDir);
+    expect(stray).toMatch(/^orphan-0\..+-stray$/);
+    expect(fs.readFileSync(path.join(dataDir, stray, '00000000000000000000.log'))).toEqual(bytes);
+  });
+
+  it('a log of an older incarnation of a topic (another topic id) is a stray, never adopted by the new topic of that name', async () => {
+    const { dataDir, topicFile } = await stoppedBrokerWithTopic('reborn', 4);
+    // The topic file now names a new incarnation (deleted and re-created while this log was offline).
+    const metadata = JSON.parse(fs.readFileSync(topicFile, 'utf8'));
+    fs.writeFileSync(topicFile, JSON.stringify({ ...metadata, topicId: '00000000-0000-4000-8000-000000000001' }));
+    const { running, clients } = await startTestBroker({ dataDir });
+    expect(running.broker.logs.requireLog('reborn', 0).logEndOffset).toBe(0);
+    expect(strays(dataDir)).toHaveLength(1);
+    expect((await produce(clients, 'reborn', 0, makeBatch())).baseOffset).toBe('0');
+  });
+
+  it('a log from before partition.metadata existed is adopted once by the topic of its name and gets the file', async () => {
+    const { dataDir, topicFile, partitionDir } = await stoppedBrokerWithTopic('legacy', 2);
+    fs.rmSync(path.join(partitionDir, 'partition.metadata'), { force: true });
+    const { topicId } = JSON.parse(fs.readFileSync(topicFile, 'utf8'));
+    const { running } = await startTestBroker({ dataDir });
+    expect(running.broker.logs.requireLog('legacy', 0).logEndOffset).toBe(2);
+    expect(fs.readFileSync(path.join(partitionDir, 'partition.metadata'), 'utf8')).toBe(`version: 0\ntopic_id: ${topicId}\n`);
+    expect(strays(dataDir)).toEqual([]);
+  });
+});
