@@ -7,7 +7,10 @@
  *   <data>/.clean-shutdown                     present only between a clean close and the next open
  *   <data>/recovery-point-offset-checkpoint    per partition: offsets below are known durable
  *   <data>/log-start-offset-checkpoint         per partition: the log start offset
- *   <data>/<topic>-<partition>/                segments of one partition log
+ *   <data>/<topic>-<partition>/                segments of one partition log, and its
+ *                                              partition.metadata (topic id)
+ *   <data>/<topic>-<partition>.<id>-delete/    a log being deleted (finished at the next open)
+ *   <data>/<topic>-<partition>.<id>-stray/     a log no topic owns: kept offline, never opened
  *
  * Opening a damaged directory never throws for damaged content; it repairs, logs and reports.
  */
@@ -23,10 +26,12 @@ import { compactLog, type CompactionResult } from './compaction.js';
 import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from './file-io.js';
 import { resolveLogConfig, type LogConfig } from './log-config.js';
 import { PartitionLog } from './partition-log.js';
+import { readPartitionMetadataSync, writePartitionMetadataSync } from './partition-metadata.js';
 
 export const CLEAN_SHUTDOWN_FILE = '.clean-shutdown';
 export const LOCK_FILE = '.lock';
 const DELETE_SUFFIX = '-delete';
+const STRAY_SUFFIX = '-stray';
 const PARTITION_DIR_PATTERN = /^(.+)-(\d+)$/;
 
 export interface LogManagerOptions {
@@ -62,6 +67,7 @@ export class LogManager {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly compactedAtRoll = new Map<PartitionLog, number>();
   private closed = false;
+  private lockHeld = false;
   private backgroundBusy = false;
   report: OpenReport = { cleanShutdown: true, partitions: 0, repairs: [] };
 
@@ -74,7 +80,14 @@ export class LogManager {
 
   static open(options: LogManagerOptions): LogManager {
     const manager = new LogManager(options);
-    manager.openSync();
+    try {
+      manager.openSync();
+    } catch (err) {
+      // A refused start (unreadable partition.metadata) must not keep files or the lock.
+      for (const log of manager.allLogs()) log.closeAbruptly();
+      if (manager.lockHeld) fs.rmSync(path.join(manager.dataDir, LOCK_FILE), { force: true });
+      throw err;
+    }
     if (options.background !== false) manager.startBackground();
     return manager;
   }
@@ -110,6 +123,10 @@ export class LogManager {
       fs.rmSync(dir, { recursive: true, force: true });
       return [`${dir}: deletion finished`];
     }
+    if (name.endsWith(STRAY_SUFFIX)) {
+      this.logger.warn({ dir }, 'stray log kept offline: no topic owns it; move it back or delete it by hand');
+      return [];
+    }
     const match = PARTITION_DIR_PATTERN.exec(name);
     if (match === null) return [];
     const topic = match[1]!;
@@ -121,10 +138,12 @@ export class LogManager {
       return [`${dir}: not a partition directory; ignored`];
     }
     const key = partitionKey(topic, partition);
+    const topicId = readPartitionMetadataSync(dir);
     const { log, repairs } = PartitionLog.openSync({
       dir,
       topic,
       partition,
+      topicId,
       config: this.configFor(topic),
       recoveryPointOffset: recoveryPoints.get(key) ?? 0,
       logStartOffset: logStarts.get(key),
@@ -152,6 +171,7 @@ export class LogManager {
       throw new RunnelError('STORAGE_ERROR', `data directory ${this.dataDir} is in use by process ${owner}`);
     }
     writeFileAtomicSync(lock, `${process.pid}\n`);
+    this.lockHeld = true;
   }
 
   private configFor(topic: string): LogConfig {
@@ -176,19 +196,29 @@ export class LogManager {
     every(this.options.checkpointIntervalMs ?? 60_000, () => Promise.resolve(this.writeCheckpointsSync()), 'checkpoint');
   }
 
-  /** Creates the log of a partition (idempotent: returns the existing one). */
-  createLog(topic: string, partition: number, overrides?: Partial<LogConfig>): PartitionLog {
+  /**
+   * Creates the log of a partition for the topic incarnation `topicId` (a fresh id when not
+   * given). Idempotent: returns the existing log when it has that id (or no id was given).
+   */
+  createLog(topic: string, partition: number, overrides?: Partial<LogConfig>, topicId?: string): PartitionLog {
     this.checkOpen();
     validateTopicName(topic);
     validatePartition(topic, partition);
     const key = partitionKey(topic, partition);
     const existing = this.logs.get(key);
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) {
+      if (topicId === undefined || existing.topicId === topicId) return existing;
+      throw new RunnelError('STORAGE_ERROR', `the log ${key} of topic id ${existing.topicId} is still open; cannot create it for topic id ${topicId}`, { topic, partition });
+    }
     const config = resolveLogConfig(overrides ?? {}, this.configFor(topic));
     const dir = path.join(this.dataDir, key);
+    const id = topicId ?? randomUUID();
     try {
-      // openSync makes the new directory and its first segment durable before it returns.
-      const { log } = PartitionLog.openSync({ dir, topic, partition, config, clock: this.clock, logger: this.logger });
+      // The directory, its partition.metadata and its first segment are durable before this
+      // returns (mkdirDurableSync fsyncs the data directory; openSync the partition directory).
+      mkdirDurableSync(dir);
+      writePartitionMetadataSync(dir, id);
+      const { log } = PartitionLog.openSync({ dir, topic, partition, config, topicId: id, clock: this.clock, logger: this.logger });
       this.logs.set(key, log);
       return log;
     } catch (err) {
@@ -216,15 +246,30 @@ export class LogManager {
    * deletion at the next open), then removed.
    */
   async deleteLog(topic: string, partition: number): Promise<void> {
+    const doomed = this.detachLogSync(topic, partition, DELETE_SUFFIX);
+    await fs.promises.rm(doomed, { recursive: true, force: true });
+  }
+
+  /**
+   * Takes a log no topic owns offline, keeping its data: the directory is renamed to
+   * `<topic>-<partition>.<id>-stray` (as Kafka does since KAFKA-14616), which the next open
+   * skips. Returns the new directory.
+   */
+  strayLog(topic: string, partition: number): string {
+    return this.detachLogSync(topic, partition, STRAY_SUFFIX);
+  }
+
+  /** Closes a log and durably renames its directory to `<topic>-<partition>.<id><suffix>`. */
+  private detachLogSync(topic: string, partition: number, suffix: string): string {
     const log = this.requireLog(topic, partition);
     const key = partitionKey(topic, partition);
     this.logs.delete(key);
     this.compactedAtRoll.delete(log);
     log.closeAbruptly();
-    const doomed = path.join(this.dataDir, `${key}.${randomUUID().slice(0, 8)}${DELETE_SUFFIX}`);
-    fs.renameSync(log.dir, doomed);
+    const renamed = path.join(this.dataDir, `${key}.${randomUUID().slice(0, 8)}${suffix}`);
+    fs.renameSync(log.dir, renamed);
     fsyncDirSync(this.dataDir);
-    await fs.promises.rm(doomed, { recursive: true, force: true });
+    return renamed;
   }
 
   /** Kafka's DeleteRecords: moves the log start offset and persists it at once. */

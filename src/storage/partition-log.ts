@@ -22,6 +22,7 @@ import { writeBaseOffset } from '../format/batch-header.js';
 import { CheckedBatch } from './checked-batch.js';
 import { fdatasync, fsyncDir, fsyncDirSync, mkdirDurableSync } from './file-io.js';
 import type { LogConfig } from './log-config.js';
+import { writePartitionMetadataSync } from './partition-metadata.js';
 import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, Segment, TIME_INDEX_SUFFIX, segmentFileName, type SegmentOptions } from './segment.js';
 
 /** Relative offsets in the indexes are u32: a segment never spans more offsets than this. */
@@ -57,6 +58,8 @@ export interface PartitionLogOptions {
   logStartOffset?: number;
   /** True after an unclean shutdown: re-validate every segment from the recovery point. */
   recover?: boolean;
+  /** The topic incarnation this log belongs to (its partition.metadata); null for a log from before that file. */
+  topicId?: string | null;
   clock?: Clock;
   logger?: Logger;
 }
@@ -71,6 +74,7 @@ export class PartitionLog {
   readonly topic: string;
   readonly partition: number;
   readonly dir: string;
+  private topicIdValue: string | null;
   private configValue: LogConfig;
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -100,6 +104,7 @@ export class PartitionLog {
     this.topic = options.topic;
     this.partition = options.partition;
     this.dir = options.dir;
+    this.topicIdValue = options.topicId ?? null;
     this.configValue = options.config;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
@@ -140,6 +145,18 @@ export class PartitionLog {
 
   get config(): LogConfig {
     return this.configValue;
+  }
+
+  /** The topic incarnation the log belongs to; null for a log from before partition.metadata. */
+  get topicId(): string | null {
+    return this.topicIdValue;
+  }
+
+  /** Gives a log from before partition.metadata its topic id, durably (adopted once). */
+  adoptTopicIdSync(topicId: string): void {
+    assert(this.topicIdValue === null, 'only a log without a topic id is adopted');
+    writePartitionMetadataSync(this.dir, topicId);
+    this.topicIdValue = topicId;
   }
 
   get logStartOffset(): number {

@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PRODUCER_STATE_SNAPSHOT_FILE } from '../../src/broker/producer-state.js';
-import { makeBatch } from '../storage/helpers.js';
+import { LogManager } from '../../src/storage/log-manager.js';
+import { makeBatch, tempDir } from '../storage/helpers.js';
 import { startTestBroker, stopTestBroker, type Clients } from './helpers.js';
 
 const SMALL_SEGMENTS = ['log.segmentBytes=2048', 'log.maxBatchBytes=2048', 'log.indexIntervalBytes=256'];
@@ -119,7 +120,53 @@ describe('topic metadata and partition logs at start (hardening #6)', () => {
     const { running, clients } = await startTestBroker({ dataDir });
     expect(running.broker.logs.requireLog('reborn', 0).logEndOffset).toBe(0);
     expect(strays(dataDir)).toHaveLength(1);
-    expect((await produce(clients, 'reborn', 0, makeBatch())).baseOffset).toBe('0');
+    expect((await produce(clients, 'reborn', 0, makeBatch())).baseOffset).toBe(0);
+  });
+
+  it('a deletion interrupted by a crash is finished at the next start (only the logs of that topic id); a re-created topic keeps its own', async () => {
+    const { dataDir, topicFile, partitionDir } = await stoppedBrokerWithTopic('gone', 2);
+    // A crash right after DeleteTopics made its intent durable: the file renamed, the logs still there.
+    fs.renameSync(topicFile, `${topicFile}.deleting`);
+    const { running, clients } = await startTestBroker({ dataDir });
+    expect(running.broker.topics.get('gone')).toBeUndefined();
+    expect(fs.existsSync(partitionDir)).toBe(false);
+    expect(fs.existsSync(`${topicFile}.deleting`)).toBe(false);
+    expect(strays(dataDir)).toEqual([]);
+
+    // Delete and re-create through the API, restart: the new incarnation is found, nothing strays.
+    await createTopic(clients, 'gone', 1);
+    expect((await produce(clients, 'gone', 0, makeBatch())).error).toBeNull();
+    expect((await clients.call('admin', 'deleteTopics', { names: ['gone'] })).topics[0].error).toBeNull();
+    await createTopic(clients, 'gone', 1);
+    expect((await produce(clients, 'gone', 0, makeBatch({ records: 2 }))).error).toBeNull();
+    await stopTestBroker(running);
+    const again = await startTestBroker({ dataDir });
+    expect(again.running.broker.logs.requireLog('gone', 0).logEndOffset).toBe(2);
+    expect(strays(dataDir)).toEqual([]);
+  });
+});
+
+describe('partition.metadata (hardening #6)', () => {
+  it('an unreadable partition.metadata stops the open with one line naming the file, and releases the directory', () => {
+    const dataDir = tempDir();
+    const manager = LogManager.open({ dataDir, background: false });
+    const dir = manager.createLog('t', 0, undefined, 'id-1').dir;
+    expect(fs.readFileSync(path.join(dir, 'partition.metadata'), 'utf8')).toBe('version: 0\ntopic_id: id-1\n');
+    manager.closeAbruptly();
+    fs.writeFileSync(path.join(dir, 'partition.metadata'), '');
+    let message = '';
+    try {
+      LogManager.open({ dataDir, background: false });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain(path.join(dir, 'partition.metadata'));
+    expect(message).not.toContain('\n');
+    expect(fs.existsSync(path.join(dataDir, '.lock'))).toBe(false);
+    fs.rmSync(path.join(dir, 'partition.metadata'));
+    const reopened = LogManager.open({ dataDir, background: false });
+    expect(reopened.requireLog('t', 0).topicId).toBeNull(); // adopted by the registry's reconcile
+    reopened.closeAbruptly();
   });
 
   it('a log from before partition.metadata existed is adopted once by the topic of its name and gets the file', async () => {
