@@ -92,9 +92,7 @@ export class TopicRegistry {
    */
   async reconcile(logs: LogManager): Promise<void> {
     for (const { topic: deleted } of this.pendingDeletions) {
-      for (let p = 0; p < deleted.partitions; p++) {
-        if (logs.getLog(deleted.name, p)?.topicId === deleted.topicId) await logs.deleteLog(deleted.name, p);
-      }
+      await logs.deleteLogs(deleted.name, partitionsUpTo(deleted.partitions).filter((p) => logs.getLog(deleted.name, p)?.topicId === deleted.topicId));
     }
     for (const log of logs.allLogs()) {
       const topic = this.topics.get(log.topic);
@@ -109,10 +107,9 @@ export class TopicRegistry {
       }
     }
     for (const topic of this.topics.values()) {
-      for (let p = 0; p < topic.partitions; p++) {
-        const log = logs.getLog(topic.name, p) ?? logs.createLog(topic.name, p, topic.settings.log, topic.topicId);
-        log.updateConfig(topic.settings.log);
-      }
+      const missing = partitionsUpTo(topic.partitions).filter((p) => logs.getLog(topic.name, p) === undefined);
+      logs.createLogs(topic.name, missing, topic.settings.log, topic.topicId);
+      for (let p = 0; p < topic.partitions; p++) logs.requireLog(topic.name, p).updateConfig(topic.settings.log);
     }
     for (const { file } of this.pendingDeletions.splice(0)) fs.rmSync(file, { force: true });
   }
@@ -157,7 +154,7 @@ export class TopicRegistry {
   create(topic: Topic, logs: LogManager): void {
     writeFileAtomicSync(this.fileOf(topic.name), JSON.stringify({ version: FORMAT_VERSION, ...metadataOf(topic) }, null, 2));
     this.topics.set(topic.name, topic);
-    for (let p = 0; p < topic.partitions; p++) logs.createLog(topic.name, p, topic.settings.log, topic.topicId);
+    logs.createLogs(topic.name, partitionsUpTo(topic.partitions), topic.settings.log, topic.topicId);
   }
 
   /**
@@ -170,7 +167,7 @@ export class TopicRegistry {
     fs.renameSync(this.fileOf(name), marker);
     fsyncDirSync(this.dir);
     this.topics.delete(name);
-    for (let p = 0; p < topic.partitions; p++) if (logs.getLog(name, p) !== undefined) await logs.deleteLog(name, p);
+    await logs.deleteLogs(name, partitionsUpTo(topic.partitions).filter((p) => logs.getLog(name, p) !== undefined));
     fs.rmSync(marker, { force: true });
   }
 
@@ -191,7 +188,7 @@ export class TopicRegistry {
     if (validateOnly) return grown;
     writeFileAtomicSync(this.fileOf(name), JSON.stringify({ version: FORMAT_VERSION, ...metadataOf(grown) }, null, 2));
     this.topics.set(name, grown);
-    for (let p = current.partitions; p < total; p++) logs.createLog(name, p, grown.settings.log, grown.topicId);
+    logs.createLogs(name, partitionsUpTo(total).slice(current.partitions), grown.settings.log, grown.topicId);
     return grown;
   }
 
@@ -213,6 +210,11 @@ export class TopicRegistry {
   private fileOf(name: string): string {
     return path.join(this.dir, `${name}.json`);
   }
+}
+
+/** 0, 1, ..., count - 1. */
+function partitionsUpTo(count: number): number[] {
+  return Array.from({ length: count }, (_, p) => p);
 }
 
 function metadataOf(topic: TopicMetadata): TopicMetadata {

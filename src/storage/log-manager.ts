@@ -21,7 +21,7 @@ import { RunnelError, isRunnelError, storageError } from '../common/errors.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { validatePartition, validateTopicName } from '../common/topic-name.js';
-import { LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, partitionKey, readCheckpointSync, writeCheckpointSync } from './checkpoints.js';
+import { LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, checkpointedOffset, partitionKey, readCheckpointSync, writeCheckpointSync, type Checkpoint } from './checkpoints.js';
 import { compactLog, type CompactionResult } from './compaction.js';
 import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from './file-io.js';
 import { resolveLogConfig, type LogConfig } from './log-config.js';
@@ -109,14 +109,14 @@ export class LogManager {
     const logStarts = readCheckpointSync(path.join(this.dataDir, LOG_START_CHECKPOINT));
     const repairs = [recovery.problem, logStarts.problem].filter((p): p is string => p !== null);
     for (const name of fs.readdirSync(this.dataDir)) {
-      repairs.push(...this.openPartitionDirSync(name, cleanShutdown, recovery.offsets, logStarts.offsets));
+      repairs.push(...this.openPartitionDirSync(name, cleanShutdown, recovery, logStarts));
     }
     this.report = { cleanShutdown, partitions: this.logs.size, repairs };
     const level = repairs.length > 0 ? 'warn' : 'info';
     this.logger[level]({ dataDir: this.dataDir, cleanShutdown, partitions: this.logs.size, repairs: repairs.length }, 'opened data directory');
   }
 
-  private openPartitionDirSync(name: string, cleanShutdown: boolean, recoveryPoints: Map<string, number>, logStarts: Map<string, number>): string[] {
+  private openPartitionDirSync(name: string, cleanShutdown: boolean, recoveryPoints: Checkpoint, logStarts: Checkpoint): string[] {
     const dir = path.join(this.dataDir, name);
     if (!fs.statSync(dir).isDirectory()) return [];
     if (name.endsWith(DELETE_SUFFIX)) {
@@ -139,20 +139,23 @@ export class LogManager {
     }
     const key = partitionKey(topic, partition);
     const topicId = readPartitionMetadataSync(dir);
+    // Only entries of this log's own incarnation apply (a re-created topic has a new id).
+    const recoveryPoint = checkpointedOffset(recoveryPoints, RECOVERY_POINT_CHECKPOINT, key, topicId);
+    const logStart = checkpointedOffset(logStarts, LOG_START_CHECKPOINT, key, topicId);
     const { log, repairs } = PartitionLog.openSync({
       dir,
       topic,
       partition,
       topicId,
       config: this.configFor(topic),
-      recoveryPointOffset: recoveryPoints.get(key) ?? 0,
-      logStartOffset: logStarts.get(key),
+      recoveryPointOffset: recoveryPoint.offset ?? 0,
+      logStartOffset: logStart.offset,
       recover: !cleanShutdown,
       clock: this.clock,
       logger: this.logger,
     });
     this.logs.set(key, log);
-    return repairs;
+    return [recoveryPoint.stale, logStart.stale].filter((p): p is string => p !== null).concat(repairs);
   }
 
   /**
@@ -201,6 +204,27 @@ export class LogManager {
    * given). Idempotent: returns the existing log when it has that id (or no id was given).
    */
   createLog(topic: string, partition: number, overrides?: Partial<LogConfig>, topicId?: string): PartitionLog {
+    return this.createLogs(topic, [partition], overrides, topicId)[0]!;
+  }
+
+  /**
+   * Creates several logs of one topic incarnation, then rewrites the checkpoints once, so they
+   * never hold an entry for a name whose log is not the one on disk.
+   */
+  createLogs(topic: string, partitions: readonly number[], overrides?: Partial<LogConfig>, topicId?: string): PartitionLog[] {
+    const before = this.logs.size;
+    const newLogsId = topicId ?? randomUUID();
+    const logs = partitions.map((partition) => this.createLogSync(topic, partition, overrides, topicId, newLogsId));
+    if (this.logs.size === before) return logs;
+    try {
+      this.writeCheckpointsSync();
+    } catch (err) {
+      throw storageError(err, `write checkpoints after creating logs of ${topic}`, { topic });
+    }
+    return logs;
+  }
+
+  private createLogSync(topic: string, partition: number, overrides: Partial<LogConfig> | undefined, topicId: string | undefined, newLogsId: string): PartitionLog {
     this.checkOpen();
     validateTopicName(topic);
     validatePartition(topic, partition);
@@ -212,13 +236,12 @@ export class LogManager {
     }
     const config = resolveLogConfig(overrides ?? {}, this.configFor(topic));
     const dir = path.join(this.dataDir, key);
-    const id = topicId ?? randomUUID();
     try {
       // The directory, its partition.metadata and its first segment are durable before this
       // returns (mkdirDurableSync fsyncs the data directory; openSync the partition directory).
       mkdirDurableSync(dir);
-      writePartitionMetadataSync(dir, id);
-      const { log } = PartitionLog.openSync({ dir, topic, partition, config, topicId: id, clock: this.clock, logger: this.logger });
+      writePartitionMetadataSync(dir, newLogsId);
+      const { log } = PartitionLog.openSync({ dir, topic, partition, config, topicId: newLogsId, clock: this.clock, logger: this.logger });
       this.logs.set(key, log);
       return log;
     } catch (err) {
@@ -246,8 +269,18 @@ export class LogManager {
    * deletion at the next open), then removed.
    */
   async deleteLog(topic: string, partition: number): Promise<void> {
-    const doomed = this.detachLogSync(topic, partition, DELETE_SUFFIX);
-    await fs.promises.rm(doomed, { recursive: true, force: true });
+    await this.deleteLogs(topic, [partition]);
+  }
+
+  /**
+   * Deletes logs of one topic: every directory is renamed (one data-directory fsync), the
+   * checkpoints are rewritten without them, then the directories are removed.
+   */
+  async deleteLogs(topic: string, partitions: readonly number[]): Promise<void> {
+    const doomed = partitions.map((partition) => this.detachLogSync(topic, partition, DELETE_SUFFIX));
+    fsyncDirSync(this.dataDir);
+    this.writeCheckpointsSync();
+    await Promise.all(doomed.map((dir) => fs.promises.rm(dir, { recursive: true, force: true })));
   }
 
   /**
@@ -256,10 +289,13 @@ export class LogManager {
    * skips. Returns the new directory.
    */
   strayLog(topic: string, partition: number): string {
-    return this.detachLogSync(topic, partition, STRAY_SUFFIX);
+    const stray = this.detachLogSync(topic, partition, STRAY_SUFFIX);
+    fsyncDirSync(this.dataDir);
+    this.writeCheckpointsSync();
+    return stray;
   }
 
-  /** Closes a log and durably renames its directory to `<topic>-<partition>.<id><suffix>`. */
+  /** Closes a log and renames its directory to `<topic>-<partition>.<id><suffix>` (the caller fsyncs). */
   private detachLogSync(topic: string, partition: number, suffix: string): string {
     const log = this.requireLog(topic, partition);
     const key = partitionKey(topic, partition);
@@ -268,7 +304,6 @@ export class LogManager {
     log.closeAbruptly();
     const renamed = path.join(this.dataDir, `${key}.${randomUUID().slice(0, 8)}${suffix}`);
     fs.renameSync(log.dir, renamed);
-    fsyncDirSync(this.dataDir);
     return renamed;
   }
 
@@ -315,14 +350,10 @@ export class LogManager {
 
   /** Writes both checkpoints from the logs' current recovery points and log start offsets. */
   writeCheckpointsSync(): void {
-    const recovery = new Map<string, { topic: string; partition: number; offset: number }>();
-    const starts = new Map<string, { topic: string; partition: number; offset: number }>();
-    for (const [key, log] of this.logs) {
-      recovery.set(key, { topic: log.topic, partition: log.partition, offset: log.recoveryPoint });
-      starts.set(key, { topic: log.topic, partition: log.partition, offset: log.logStartOffset });
-    }
-    writeCheckpointSync(path.join(this.dataDir, RECOVERY_POINT_CHECKPOINT), recovery);
-    writeCheckpointSync(path.join(this.dataDir, LOG_START_CHECKPOINT), starts);
+    const logs = this.allLogs();
+    const entry = (log: PartitionLog, offset: number): { topic: string; partition: number; offset: number; topicId: string | null } => ({ topic: log.topic, partition: log.partition, offset, topicId: log.topicId });
+    writeCheckpointSync(path.join(this.dataDir, RECOVERY_POINT_CHECKPOINT), logs.map((log) => entry(log, log.recoveryPoint)));
+    writeCheckpointSync(path.join(this.dataDir, LOG_START_CHECKPOINT), logs.map((log) => entry(log, log.logStartOffset)));
   }
 
   /**
