@@ -49,6 +49,12 @@ describe('broker start with a lost segment (hardening #10)', () => {
     expect((await produce(second.clients, 'holes', 1, makeBatch())).error).toBeNull();
     // Nothing after the hole was deleted.
     expect(fs.readdirSync(partitionDir).filter((name) => name.endsWith('.log'))).toHaveLength(bases.length - 1);
+
+    // A clean stop writes no producer-state snapshot for the offline partition: an empty one
+    // would stand for the whole log once the segment is restored, and duplicates would pass.
+    await stopTestBroker(second.running);
+    expect(fs.existsSync(path.join(partitionDir, PRODUCER_STATE_SNAPSHOT_FILE))).toBe(false);
+    expect(fs.existsSync(path.join(first.dataDir, 'holes-1', PRODUCER_STATE_SNAPSHOT_FILE))).toBe(true);
   });
 });
 
