@@ -167,6 +167,8 @@ export class Broker {
     if (logs === undefined) return;
     await logs.flushAll();
     for (const partition of this.partitions.values()) {
+      // An offline log's state is empty, not known: with no snapshot, the next start replays the log.
+      if (partition.log.offline !== null) continue;
       try {
         partition.producers.writeSnapshotSync(partition.log.dir, partition.log.logEndOffset);
       } catch (err) {

@@ -277,6 +277,7 @@ export class LogManager {
    * checkpoints are rewritten without them, then the directories are removed.
    */
   async deleteLogs(topic: string, partitions: readonly number[]): Promise<void> {
+    if (partitions.length === 0) return;
     const doomed = partitions.map((partition) => this.detachLogSync(topic, partition, DELETE_SUFFIX));
     fsyncDirSync(this.dataDir);
     this.writeCheckpointsSync();
