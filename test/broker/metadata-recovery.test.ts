@@ -85,6 +85,7 @@ describe('topic metadata and partition logs at start (hardening #6)', () => {
     ['a zero-length file (power loss)', (file) => fs.truncateSync(file, 0)],
     ['a newer format version', (file) => fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), version: 99 }))],
     ['a read error', (file) => (fs.rmSync(file), fs.mkdirSync(file))],
+    ['a topic id that partition.metadata and the checkpoints cannot hold', (file) => fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), topicId: 'two words' }))],
   ];
   for (const [damage, apply] of damages) {
     it(`an unreadable topic file (${damage}) stops the start with one line naming the file and the fix, and deletes nothing`, async () => {
