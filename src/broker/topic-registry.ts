@@ -23,6 +23,7 @@ import { validateTopicName } from '../common/topic-name.js';
 import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from '../storage/file-io.js';
 import type { LogConfig } from '../storage/log-config.js';
 import type { LogManager } from '../storage/log-manager.js';
+import { isValidTopicId } from '../storage/partition-metadata.js';
 import { resolveTopicSettings, type TopicSettings } from './topic-config.js';
 
 const TOPICS_DIR = path.join('meta', 'topics');
@@ -246,5 +247,6 @@ function parseTopicFile(text: string): TopicMetadata {
   if (typeof topicId !== 'string' || typeof partitions !== 'number' || typeof createdAtMs !== 'number' || typeof configs !== 'object' || configs === null) {
     throw new Error('topic metadata is missing fields');
   }
+  if (!isValidTopicId(topicId)) throw new Error(`bad topic id "${topicId}"`);
   return { name, topicId, partitions, configs, createdAtMs };
 }

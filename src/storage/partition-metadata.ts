@@ -19,6 +19,11 @@ export const PARTITION_METADATA_FILE = 'partition.metadata';
 const VERSION = 0;
 const TOPIC_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** A topic id fits one token of partition.metadata and of a checkpoint line. */
+export function isValidTopicId(topicId: string): boolean {
+  return TOPIC_ID_PATTERN.test(topicId);
+}
+
 export function writePartitionMetadataSync(dir: string, topicId: string): void {
   writeFileAtomicSync(path.join(dir, PARTITION_METADATA_FILE), `version: ${VERSION}\ntopic_id: ${topicId}\n`);
 }
@@ -40,7 +45,7 @@ export function readPartitionMetadataSync(dir: string): string | null {
   const match = /^version: (\d+)\ntopic_id: (\S+)\n?$/.exec(text);
   if (match === null) throw unreadable(file, 'not "version: 0" and "topic_id: <id>" lines');
   if (Number(match[1]) !== VERSION) throw unreadable(file, `unsupported version ${match[1]}`);
-  if (!TOPIC_ID_PATTERN.test(match[2]!)) throw unreadable(file, `bad topic id "${match[2]}"`);
+  if (!isValidTopicId(match[2]!)) throw unreadable(file, `bad topic id "${match[2]}"`);
   return match[2]!;
 }
 
