@@ -12,7 +12,9 @@
  *   <data>/<topic>-<partition>.<id>-delete/    a log being deleted (finished at the next open)
  *   <data>/<topic>-<partition>.<id>-stray/     a log no topic owns: kept offline, never opened
  *
- * Opening a damaged directory never throws for damaged content; it repairs, logs and reports.
+ * Opening a damaged directory never throws for damaged log content; it repairs, logs and reports.
+ * The one exception is an unreadable partition.metadata: which topic incarnation owns that log
+ * cannot be guessed, so the open stops with one line naming the file and the fix.
  */
 import fs from 'node:fs';
 import path from 'node:path';
