@@ -185,4 +185,15 @@ describe('partition.metadata (hardening #6)', () => {
     expect(fs.readFileSync(path.join(partitionDir, 'partition.metadata'), 'utf8')).toBe(`version: 0\ntopic_id: ${topicId}\n`);
     expect(strays(dataDir)).toEqual([]);
   });
+
+  it('upgrading a data directory from before topic ids: version 0 checkpoints apply to the adopted logs and are rewritten with the ids at once', async () => {
+    const { dataDir, topicFile, partitionDir } = await stoppedBrokerWithTopic('upgraded', 3);
+    fs.rmSync(path.join(partitionDir, 'partition.metadata'));
+    fs.writeFileSync(path.join(dataDir, 'log-start-offset-checkpoint'), '0\n1\nupgraded 0 1\n');
+    const { topicId } = JSON.parse(fs.readFileSync(topicFile, 'utf8'));
+    const { running } = await startTestBroker({ dataDir });
+    expect(running.broker.logs.requireLog('upgraded', 0).logStartOffset).toBe(1);
+    // Rewritten before the first periodic checkpoint: a crash now must not lose the log start.
+    expect(fs.readFileSync(path.join(dataDir, 'log-start-offset-checkpoint'), 'utf8')).toMatch(new RegExp(`^upgraded 0 1 ${topicId}$`, 'm'));
+  });
 });
