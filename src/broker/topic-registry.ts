@@ -95,11 +95,13 @@ export class TopicRegistry {
     for (const { topic: deleted } of this.pendingDeletions) {
       await logs.deleteLogs(deleted.name, partitionsUpTo(deleted.partitions).filter((p) => logs.getLog(deleted.name, p)?.topicId === deleted.topicId));
     }
+    let adopted = 0;
     for (const log of logs.allLogs()) {
       const topic = this.topics.get(log.topic);
       const owned = topic !== undefined && log.partition < topic.partitions;
       if (owned && log.topicId === null) {
         log.adoptTopicIdSync(topic.topicId);
+        adopted++;
         this.logger.info({ topic: log.topic, partition: log.partition, topicId: topic.topicId }, 'log from before partition.metadata adopted by its topic');
       } else if (!owned || log.topicId !== topic.topicId) {
         const stray = logs.strayLog(log.topic, log.partition);
@@ -107,6 +109,9 @@ export class TopicRegistry {
         this.logger.warn({ topic: log.topic, partition: log.partition, stray }, `log kept offline as a stray (${why}); delete it or move it back by hand`);
       }
     }
+    // Version 0 checkpoint entries applied to these logs at open; from now on only entries with
+    // their ids would, so the checkpoints get the ids before anything can crash.
+    if (adopted > 0) logs.writeCheckpointsSync();
     for (const topic of this.topics.values()) {
       const missing = partitionsUpTo(topic.partitions).filter((p) => logs.getLog(topic.name, p) === undefined);
       logs.createLogs(topic.name, missing, topic.settings.log, topic.topicId);
