@@ -108,7 +108,10 @@ export class Broker {
   async attachPartitions(topic: Topic, from = 0): Promise<void> {
     for (let p = from; p < topic.partitions; p++) {
       const log = this.logs.requireLog(topic.name, p);
-      const { state, problem } = await PartitionProducerState.load(log, { producerIdExpirationMs: this.config.producerIdExpirationMs });
+      const options = { producerIdExpirationMs: this.config.producerIdExpirationMs };
+      // An offline log (a segment is missing) refuses every append and cannot be replayed past
+      // its hole: it gets an empty state instead of failing the whole broker's start.
+      const { state, problem } = log.offline !== null ? { state: new PartitionProducerState(options), problem: null } : await PartitionProducerState.load(log, options);
       if (problem !== null) this.logger.warn({ topic: topic.name, partition: p, problem }, 'producer state rebuilt from the log');
       this.partitions.set(partitionKey(topic.name, p), { topic, log, recent: new RecentBatches(this.config.limits.recentBatchCacheBytes), producers: state });
       // Readers of `durability: all` topics wait for the durable high watermark (watermarks.ts):
@@ -179,6 +182,8 @@ export class Broker {
     if (logs === undefined) return;
     await logs.flushAll();
     for (const partition of this.partitions.values()) {
+      // An offline log's state is empty, not known: with no snapshot, the next start replays the log.
+      if (partition.log.offline !== null) continue;
       try {
         partition.producers.writeSnapshotSync(partition.log.dir, partition.log.logEndOffset);
       } catch (err) {

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomicSync } from '../storage/file-io.js';
+import { mkdirDurableSync, writeFileAtomicSync } from '../storage/file-io.js';
 
 const BLOCK_SIZE = 1000;
 
@@ -17,7 +17,7 @@ export class ProducerIdAllocator {
 
   constructor(dataDir: string) {
     this.file = path.join(dataDir, 'meta', 'producer-id-block');
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    mkdirDurableSync(path.dirname(this.file));
     let persistedEnd = 0;
     try {
       const value = Number(fs.readFileSync(this.file, 'utf8').trim());

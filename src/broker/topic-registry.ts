@@ -1,10 +1,18 @@
 /**
- * The broker's topics: name, partition count, config overrides, creation time. Each topic's
- * metadata is one JSON file, `<data>/meta/topics/<name>.json`, written atomically. The file is
- * the truth: a topic exists once its file is durable, and is gone once its file is removed.
- * Partition logs follow: created after the file is written, deleted after it is removed, and
- * reconciled at start-up (missing logs created, logs of unknown topics deleted), so a crash in
- * between never leaves a half-made or half-deleted topic.
+ * The broker's topics: name, topic id, partition count, config overrides, creation time. Each
+ * topic's metadata is one JSON file, `<data>/meta/topics/<name>.json`, written atomically. The
+ * file is the truth: a topic exists once its file is durable. Partition logs follow, matched by
+ * topic id (each log's partition.metadata), never by name alone:
+ *
+ * - create: the file, then the logs (each stamped with the topic id);
+ * - delete: the file is renamed to `<name>.json.deleting` (the durable intent, with the id),
+ *   then the logs are deleted, then the marker is removed;
+ * - start: every file must be readable, or the broker refuses to start (one line naming the file
+ *   and the fix: nothing is guessed, nothing deleted). Then reconcile: logs of a pending deletion
+ *   (same id) are deleted; logs with the topic's id are kept; a log from before partition.metadata
+ *   is adopted once by the topic of its name; every other log (no topic of its name, or another
+ *   incarnation's id) is kept offline as a `-stray` directory, never deleted; missing logs are
+ *   created.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,13 +20,17 @@ import { randomUUID } from 'node:crypto';
 import { RunnelError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { validateTopicName } from '../common/topic-name.js';
-import { fsyncDirSync, writeFileAtomicSync } from '../storage/file-io.js';
+import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from '../storage/file-io.js';
 import type { LogConfig } from '../storage/log-config.js';
 import type { LogManager } from '../storage/log-manager.js';
+import { isValidTopicId } from '../storage/partition-metadata.js';
 import { resolveTopicSettings, type TopicSettings } from './topic-config.js';
 
 const TOPICS_DIR = path.join('meta', 'topics');
 const FORMAT_VERSION = 1;
+const TOPIC_FILE_SUFFIX = '.json';
+/** A topic file renamed so while its logs are deleted: a crash then finishes the deletion. */
+const DELETING_SUFFIX = '.json.deleting';
 
 export interface TopicMetadata {
   name: string;
@@ -41,6 +53,8 @@ export interface TopicLimits {
 
 export class TopicRegistry {
   private readonly topics = new Map<string, Topic>();
+  /** Deletions a crash interrupted (from `*.json.deleting`), finished by reconcile. */
+  private readonly pendingDeletions: { file: string; topic: TopicMetadata }[] = [];
   private readonly dir: string;
 
   private constructor(
@@ -52,38 +66,58 @@ export class TopicRegistry {
     this.dir = path.join(dataDir, TOPICS_DIR);
   }
 
-  /** Loads every topic file; a damaged file is reported and skipped, never fatal. */
+  /**
+   * Loads every topic file. An unreadable one (zero length after a power cut, a newer version,
+   * a read error) throws STORAGE_ERROR naming the file and the fix: skipping it would hide the
+   * topic, and its logs would then look like nobody's (see docs/broker.md).
+   */
   static loadSync(dataDir: string, logDefaults: LogConfig, limits: TopicLimits, logger: Logger): TopicRegistry {
     const registry = new TopicRegistry(dataDir, logDefaults, limits, logger);
-    fs.mkdirSync(registry.dir, { recursive: true });
+    mkdirDurableSync(registry.dir);
     for (const name of fs.readdirSync(registry.dir)) {
-      if (!name.endsWith('.json')) continue;
       const file = path.join(registry.dir, name);
-      try {
-        const topic = registry.toTopic(parseTopicFile(fs.readFileSync(file, 'utf8')));
+      if (name.endsWith(TOPIC_FILE_SUFFIX)) {
+        const topic = registry.toTopic(readTopicFileSync(file, name.slice(0, -TOPIC_FILE_SUFFIX.length), registry.dir));
         registry.topics.set(topic.name, topic);
-      } catch (err) {
-        logger.error({ err, file }, 'unreadable topic metadata; topic skipped');
+      } else if (name.endsWith(DELETING_SUFFIX)) {
+        registry.pendingDeletions.push({ file, topic: readTopicFileSync(file, name.slice(0, -DELETING_SUFFIX.length), registry.dir) });
       }
     }
     return registry;
   }
 
-  /** Makes the logs agree with the topics: create what is missing, delete what is unknown. */
+  /**
+   * Makes the logs agree with the topics, by topic id: finish interrupted deletions, adopt logs
+   * from before partition.metadata, keep every log no topic owns offline as a stray (never
+   * deleted), and create missing logs.
+   */
   async reconcile(logs: LogManager): Promise<void> {
-    for (const topic of this.topics.values()) {
-      for (let p = 0; p < topic.partitions; p++) {
-        const log = logs.getLog(topic.name, p) ?? logs.createLog(topic.name, p, topic.settings.log);
-        log.updateConfig(topic.settings.log);
-      }
+    for (const { topic: deleted } of this.pendingDeletions) {
+      await logs.deleteLogs(deleted.name, partitionsUpTo(deleted.partitions).filter((p) => logs.getLog(deleted.name, p)?.topicId === deleted.topicId));
     }
+    let adopted = 0;
     for (const log of logs.allLogs()) {
       const topic = this.topics.get(log.topic);
-      if (topic === undefined || log.partition >= topic.partitions) {
-        this.logger.warn({ topic: log.topic, partition: log.partition }, 'deleting the log of a deleted topic');
-        await logs.deleteLog(log.topic, log.partition);
+      const owned = topic !== undefined && log.partition < topic.partitions;
+      if (owned && log.topicId === null) {
+        log.adoptTopicIdSync(topic.topicId);
+        adopted++;
+        this.logger.info({ topic: log.topic, partition: log.partition, topicId: topic.topicId }, 'log from before partition.metadata adopted by its topic');
+      } else if (!owned || log.topicId !== topic.topicId) {
+        const stray = logs.strayLog(log.topic, log.partition);
+        const why = topic === undefined ? 'no topic of this name exists' : log.partition >= topic.partitions ? 'the topic has fewer partitions' : `its topic id ${log.topicId} is not the topic's ${topic.topicId}`;
+        this.logger.warn({ topic: log.topic, partition: log.partition, stray }, `log kept offline as a stray (${why}); delete it or move it back by hand`);
       }
     }
+    // Version 0 checkpoint entries applied to these logs at open; from now on only entries with
+    // their ids would, so the checkpoints get the ids before anything can crash.
+    if (adopted > 0) logs.writeCheckpointsSync();
+    for (const topic of this.topics.values()) {
+      const missing = partitionsUpTo(topic.partitions).filter((p) => logs.getLog(topic.name, p) === undefined);
+      logs.createLogs(topic.name, missing, topic.settings.log, topic.topicId);
+      for (let p = 0; p < topic.partitions; p++) logs.requireLog(topic.name, p).updateConfig(topic.settings.log);
+    }
+    for (const { file } of this.pendingDeletions.splice(0)) fs.rmSync(file, { force: true });
   }
 
   get(name: string): Topic | undefined {
@@ -122,20 +156,25 @@ export class TopicRegistry {
     return this.toTopic({ name, topicId: randomUUID(), partitions, configs, createdAtMs: Date.now() });
   }
 
-  /** Writes the topic's file (durably), then creates its partition logs. */
+  /** Writes the topic's file (durably), then creates its partition logs, stamped with its id. */
   create(topic: Topic, logs: LogManager): void {
     writeFileAtomicSync(this.fileOf(topic.name), JSON.stringify({ version: FORMAT_VERSION, ...metadataOf(topic) }, null, 2));
     this.topics.set(topic.name, topic);
-    for (let p = 0; p < topic.partitions; p++) logs.createLog(topic.name, p, topic.settings.log);
+    logs.createLogs(topic.name, partitionsUpTo(topic.partitions), topic.settings.log, topic.topicId);
   }
 
-  /** Removes the topic's file (durably), then its logs. */
+  /**
+   * Renames the topic's file to `<name>.json.deleting` (durably: the intent to delete this
+   * topic id survives a crash), deletes its logs, then removes the marker.
+   */
   async delete(name: string, logs: LogManager): Promise<void> {
     const topic = this.require(name);
-    fs.rmSync(this.fileOf(name), { force: true });
+    const marker = path.join(this.dir, `${name}${DELETING_SUFFIX}`);
+    fs.renameSync(this.fileOf(name), marker);
     fsyncDirSync(this.dir);
     this.topics.delete(name);
-    for (let p = 0; p < topic.partitions; p++) if (logs.getLog(name, p) !== undefined) await logs.deleteLog(name, p);
+    await logs.deleteLogs(name, partitionsUpTo(topic.partitions).filter((p) => logs.getLog(name, p) !== undefined));
+    fs.rmSync(marker, { force: true });
   }
 
   /**
@@ -155,7 +194,7 @@ export class TopicRegistry {
     if (validateOnly) return grown;
     writeFileAtomicSync(this.fileOf(name), JSON.stringify({ version: FORMAT_VERSION, ...metadataOf(grown) }, null, 2));
     this.topics.set(name, grown);
-    for (let p = current.partitions; p < total; p++) logs.createLog(name, p, grown.settings.log);
+    logs.createLogs(name, partitionsUpTo(total).slice(current.partitions), grown.settings.log, grown.topicId);
     return grown;
   }
 
@@ -179,9 +218,30 @@ export class TopicRegistry {
   }
 }
 
+/** 0, 1, ..., count - 1. */
+function partitionsUpTo(count: number): number[] {
+  return Array.from({ length: count }, (_, p) => p);
+}
+
 function metadataOf(topic: TopicMetadata): TopicMetadata {
   const { name, topicId, partitions, configs, createdAtMs } = topic;
   return { name, topicId, partitions, configs, createdAtMs };
+}
+
+/** Reads a topic file; anything unreadable throws the one-line refusal to start. */
+function readTopicFileSync(file: string, name: string, dir: string): TopicMetadata {
+  try {
+    const metadata = parseTopicFile(fs.readFileSync(file, 'utf8'));
+    if (metadata.name !== name) throw new Error(`it names topic "${metadata.name}"`);
+    return metadata;
+  } catch (err) {
+    const reason = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
+    throw new RunnelError(
+      'STORAGE_ERROR',
+      `cannot start: topic metadata ${file} is unreadable (${reason}); restore it from a backup, or move it out of ${dir} to drop topic "${name}" (its logs are then kept offline as -stray directories)`,
+      { file, topic: name },
+    );
+  }
 }
 
 function parseTopicFile(text: string): TopicMetadata {
@@ -192,5 +252,6 @@ function parseTopicFile(text: string): TopicMetadata {
   if (typeof topicId !== 'string' || typeof partitions !== 'number' || typeof createdAtMs !== 'number' || typeof configs !== 'object' || configs === null) {
     throw new Error('topic metadata is missing fields');
   }
+  if (!isValidTopicId(topicId)) throw new Error(`bad topic id "${topicId}"`);
   return { name, topicId, partitions, configs, createdAtMs };
 }

@@ -51,6 +51,19 @@ export function fsync(fd: number): Promise<void> {
   return fsyncAsync(fd);
 }
 
+/** Sees every directory fsync once it is done (the test seam below). */
+export type DirectoryFsyncObserver = (dir: string) => void;
+let directoryFsyncObserver: DirectoryFsyncObserver | null = null;
+
+/**
+ * Test seam: tests install an observer to check which directories were fsynced, and when (a
+ * missing directory fsync cannot be seen otherwise without a power cut). Null in production;
+ * directory fsyncs are rare (create, roll, rename), never per append.
+ */
+export function observeDirectoryFsyncs(observer: DirectoryFsyncObserver | null): void {
+  directoryFsyncObserver = observer;
+}
+
 /** Makes a directory's entries (created, renamed, deleted files) durable. */
 export function fsyncDirSync(dir: string): void {
   const fd = fs.openSync(dir, 'r');
@@ -59,6 +72,7 @@ export function fsyncDirSync(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
+  directoryFsyncObserver?.(dir);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -68,6 +82,23 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+  directoryFsyncObserver?.(dir);
+}
+
+/**
+ * `mkdir -p` whose result survives a power cut: every directory it creates is fsynced in its
+ * parent before it returns. A directory that already existed costs nothing.
+ */
+export function mkdirDurableSync(dir: string): void {
+  const first = fs.mkdirSync(dir, { recursive: true });
+  if (first === undefined) return;
+  const created = path.resolve(first);
+  const parents: string[] = [];
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    parents.push(path.dirname(d));
+    if (d === created) break;
+  }
+  for (const parent of parents.reverse()) fsyncDirSync(parent);
 }
 
 /**

@@ -7,9 +7,14 @@
  *   <data>/.clean-shutdown                     present only between a clean close and the next open
  *   <data>/recovery-point-offset-checkpoint    per partition: offsets below are known durable
  *   <data>/log-start-offset-checkpoint         per partition: the log start offset
- *   <data>/<topic>-<partition>/                segments of one partition log
+ *   <data>/<topic>-<partition>/                segments of one partition log, and its
+ *                                              partition.metadata (topic id)
+ *   <data>/<topic>-<partition>.<id>-delete/    a log being deleted (finished at the next open)
+ *   <data>/<topic>-<partition>.<id>-stray/     a log no topic owns: kept offline, never opened
  *
- * Opening a damaged directory never throws for damaged content; it repairs, logs and reports.
+ * Opening a damaged directory never throws for damaged log content; it repairs, logs and reports.
+ * The one exception is an unreadable partition.metadata: which topic incarnation owns that log
+ * cannot be guessed, so the open stops with one line naming the file and the fix.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,15 +23,17 @@ import { RunnelError, isRunnelError, storageError } from '../common/errors.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { validatePartition, validateTopicName } from '../common/topic-name.js';
-import { LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, partitionKey, readCheckpointSync, writeCheckpointSync } from './checkpoints.js';
+import { LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, checkpointedOffset, partitionKey, readCheckpointSync, writeCheckpointSync, type Checkpoint } from './checkpoints.js';
 import { compactLog, type CompactionResult } from './compaction.js';
-import { fsyncDirSync, writeFileAtomicSync } from './file-io.js';
+import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from './file-io.js';
 import { resolveLogConfig, type LogConfig } from './log-config.js';
 import { PartitionLog } from './partition-log.js';
+import { readPartitionMetadataSync, writePartitionMetadataSync } from './partition-metadata.js';
 
 export const CLEAN_SHUTDOWN_FILE = '.clean-shutdown';
 export const LOCK_FILE = '.lock';
 const DELETE_SUFFIX = '-delete';
+const STRAY_SUFFIX = '-stray';
 const PARTITION_DIR_PATTERN = /^(.+)-(\d+)$/;
 
 export interface LogManagerOptions {
@@ -62,6 +69,7 @@ export class LogManager {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly compactedAtRoll = new Map<PartitionLog, number>();
   private closed = false;
+  private lockHeld = false;
   private backgroundBusy = false;
   report: OpenReport = { cleanShutdown: true, partitions: 0, repairs: [] };
 
@@ -74,13 +82,20 @@ export class LogManager {
 
   static open(options: LogManagerOptions): LogManager {
     const manager = new LogManager(options);
-    manager.openSync();
+    try {
+      manager.openSync();
+    } catch (err) {
+      // A refused start (unreadable partition.metadata) must not keep files or the lock.
+      for (const log of manager.allLogs()) log.closeAbruptly();
+      if (manager.lockHeld) fs.rmSync(path.join(manager.dataDir, LOCK_FILE), { force: true });
+      throw err;
+    }
     if (options.background !== false) manager.startBackground();
     return manager;
   }
 
   private openSync(): void {
-    fs.mkdirSync(this.dataDir, { recursive: true });
+    mkdirDurableSync(this.dataDir);
     // A new, empty directory has nothing to recover: it counts as cleanly shut down.
     const fresh = fs.readdirSync(this.dataDir).length === 0;
     this.acquireLockSync();
@@ -96,19 +111,23 @@ export class LogManager {
     const logStarts = readCheckpointSync(path.join(this.dataDir, LOG_START_CHECKPOINT));
     const repairs = [recovery.problem, logStarts.problem].filter((p): p is string => p !== null);
     for (const name of fs.readdirSync(this.dataDir)) {
-      repairs.push(...this.openPartitionDirSync(name, cleanShutdown, recovery.offsets, logStarts.offsets));
+      repairs.push(...this.openPartitionDirSync(name, cleanShutdown, recovery, logStarts));
     }
     this.report = { cleanShutdown, partitions: this.logs.size, repairs };
     const level = repairs.length > 0 ? 'warn' : 'info';
     this.logger[level]({ dataDir: this.dataDir, cleanShutdown, partitions: this.logs.size, repairs: repairs.length }, 'opened data directory');
   }
 
-  private openPartitionDirSync(name: string, cleanShutdown: boolean, recoveryPoints: Map<string, number>, logStarts: Map<string, number>): string[] {
+  private openPartitionDirSync(name: string, cleanShutdown: boolean, recoveryPoints: Checkpoint, logStarts: Checkpoint): string[] {
     const dir = path.join(this.dataDir, name);
     if (!fs.statSync(dir).isDirectory()) return [];
     if (name.endsWith(DELETE_SUFFIX)) {
       fs.rmSync(dir, { recursive: true, force: true });
       return [`${dir}: deletion finished`];
+    }
+    if (name.endsWith(STRAY_SUFFIX)) {
+      this.logger.warn({ dir }, 'stray log kept offline: no topic owns it; move it back or delete it by hand');
+      return [];
     }
     const match = PARTITION_DIR_PATTERN.exec(name);
     if (match === null) return [];
@@ -121,19 +140,24 @@ export class LogManager {
       return [`${dir}: not a partition directory; ignored`];
     }
     const key = partitionKey(topic, partition);
+    const topicId = readPartitionMetadataSync(dir);
+    // Only entries of this log's own incarnation apply (a re-created topic has a new id).
+    const recoveryPoint = checkpointedOffset(recoveryPoints, RECOVERY_POINT_CHECKPOINT, key, topicId);
+    const logStart = checkpointedOffset(logStarts, LOG_START_CHECKPOINT, key, topicId);
     const { log, repairs } = PartitionLog.openSync({
       dir,
       topic,
       partition,
+      topicId,
       config: this.configFor(topic),
-      recoveryPointOffset: recoveryPoints.get(key) ?? 0,
-      logStartOffset: logStarts.get(key),
+      recoveryPointOffset: recoveryPoint.offset ?? 0,
+      logStartOffset: logStart.offset,
       recover: !cleanShutdown,
       clock: this.clock,
       logger: this.logger,
     });
     this.logs.set(key, log);
-    return repairs;
+    return [recoveryPoint.stale, logStart.stale].filter((p): p is string => p !== null).concat(repairs);
   }
 
   /**
@@ -152,6 +176,7 @@ export class LogManager {
       throw new RunnelError('STORAGE_ERROR', `data directory ${this.dataDir} is in use by process ${owner}`);
     }
     writeFileAtomicSync(lock, `${process.pid}\n`);
+    this.lockHeld = true;
   }
 
   private configFor(topic: string): LogConfig {
@@ -176,19 +201,49 @@ export class LogManager {
     every(this.options.checkpointIntervalMs ?? 60_000, () => Promise.resolve(this.writeCheckpointsSync()), 'checkpoint');
   }
 
-  /** Creates the log of a partition (idempotent: returns the existing one). */
-  createLog(topic: string, partition: number, overrides?: Partial<LogConfig>): PartitionLog {
+  /**
+   * Creates the log of a partition for the topic incarnation `topicId` (a fresh id when not
+   * given). Idempotent: returns the existing log when it has that id (or no id was given).
+   */
+  createLog(topic: string, partition: number, overrides?: Partial<LogConfig>, topicId?: string): PartitionLog {
+    return this.createLogs(topic, [partition], overrides, topicId)[0]!;
+  }
+
+  /**
+   * Creates several logs of one topic incarnation, then rewrites the checkpoints once, so they
+   * never hold an entry for a name whose log is not the one on disk.
+   */
+  createLogs(topic: string, partitions: readonly number[], overrides?: Partial<LogConfig>, topicId?: string): PartitionLog[] {
+    const before = this.logs.size;
+    const newLogsId = topicId ?? randomUUID();
+    const logs = partitions.map((partition) => this.createLogSync(topic, partition, overrides, topicId, newLogsId));
+    if (this.logs.size === before) return logs;
+    try {
+      this.writeCheckpointsSync();
+    } catch (err) {
+      throw storageError(err, `write checkpoints after creating logs of ${topic}`, { topic });
+    }
+    return logs;
+  }
+
+  private createLogSync(topic: string, partition: number, overrides: Partial<LogConfig> | undefined, topicId: string | undefined, newLogsId: string): PartitionLog {
     this.checkOpen();
     validateTopicName(topic);
     validatePartition(topic, partition);
     const key = partitionKey(topic, partition);
     const existing = this.logs.get(key);
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) {
+      if (topicId === undefined || existing.topicId === topicId) return existing;
+      throw new RunnelError('STORAGE_ERROR', `the log ${key} of topic id ${existing.topicId} is still open; cannot create it for topic id ${topicId}`, { topic, partition });
+    }
     const config = resolveLogConfig(overrides ?? {}, this.configFor(topic));
     const dir = path.join(this.dataDir, key);
     try {
-      const { log } = PartitionLog.openSync({ dir, topic, partition, config, clock: this.clock, logger: this.logger });
-      fsyncDirSync(this.dataDir);
+      // The directory, its partition.metadata and its first segment are durable before this
+      // returns (mkdirDurableSync fsyncs the data directory; openSync the partition directory).
+      mkdirDurableSync(dir);
+      writePartitionMetadataSync(dir, newLogsId);
+      const { log } = PartitionLog.openSync({ dir, topic, partition, config, topicId: newLogsId, clock: this.clock, logger: this.logger });
       this.logs.set(key, log);
       return log;
     } catch (err) {
@@ -216,15 +271,43 @@ export class LogManager {
    * deletion at the next open), then removed.
    */
   async deleteLog(topic: string, partition: number): Promise<void> {
+    await this.deleteLogs(topic, [partition]);
+  }
+
+  /**
+   * Deletes logs of one topic: every directory is renamed (one data-directory fsync), the
+   * checkpoints are rewritten without them, then the directories are removed.
+   */
+  async deleteLogs(topic: string, partitions: readonly number[]): Promise<void> {
+    if (partitions.length === 0) return;
+    const doomed = partitions.map((partition) => this.detachLogSync(topic, partition, DELETE_SUFFIX));
+    fsyncDirSync(this.dataDir);
+    this.writeCheckpointsSync();
+    await Promise.all(doomed.map((dir) => fs.promises.rm(dir, { recursive: true, force: true })));
+  }
+
+  /**
+   * Takes a log no topic owns offline, keeping its data: the directory is renamed to
+   * `<topic>-<partition>.<id>-stray` (as Kafka does since KAFKA-14616), which the next open
+   * skips. Returns the new directory.
+   */
+  strayLog(topic: string, partition: number): string {
+    const stray = this.detachLogSync(topic, partition, STRAY_SUFFIX);
+    fsyncDirSync(this.dataDir);
+    this.writeCheckpointsSync();
+    return stray;
+  }
+
+  /** Closes a log and renames its directory to `<topic>-<partition>.<id><suffix>` (the caller fsyncs). */
+  private detachLogSync(topic: string, partition: number, suffix: string): string {
     const log = this.requireLog(topic, partition);
     const key = partitionKey(topic, partition);
     this.logs.delete(key);
     this.compactedAtRoll.delete(log);
     log.closeAbruptly();
-    const doomed = path.join(this.dataDir, `${key}.${randomUUID().slice(0, 8)}${DELETE_SUFFIX}`);
-    fs.renameSync(log.dir, doomed);
-    fsyncDirSync(this.dataDir);
-    await fs.promises.rm(doomed, { recursive: true, force: true });
+    const renamed = path.join(this.dataDir, `${key}.${randomUUID().slice(0, 8)}${suffix}`);
+    fs.renameSync(log.dir, renamed);
+    return renamed;
   }
 
   /** Kafka's DeleteRecords: moves the log start offset and persists it at once. */
@@ -260,7 +343,7 @@ export class LogManager {
   async runCompaction(options: { force?: boolean } = {}): Promise<CompactionResult[]> {
     const results: CompactionResult[] = [];
     for (const log of this.allLogs()) {
-      if (log.config.cleanupPolicy !== 'compact' || log.isClosed) continue;
+      if (log.config.cleanupPolicy !== 'compact' || log.isClosed || log.offline !== null) continue;
       if (options.force !== true && this.compactedAtRoll.get(log) === log.rollCount) continue;
       this.compactedAtRoll.set(log, log.rollCount);
       results.push(await compactLog(log, { nowMs: this.clock.nowMs(), logger: this.logger }));
@@ -270,14 +353,10 @@ export class LogManager {
 
   /** Writes both checkpoints from the logs' current recovery points and log start offsets. */
   writeCheckpointsSync(): void {
-    const recovery = new Map<string, { topic: string; partition: number; offset: number }>();
-    const starts = new Map<string, { topic: string; partition: number; offset: number }>();
-    for (const [key, log] of this.logs) {
-      recovery.set(key, { topic: log.topic, partition: log.partition, offset: log.recoveryPoint });
-      starts.set(key, { topic: log.topic, partition: log.partition, offset: log.logStartOffset });
-    }
-    writeCheckpointSync(path.join(this.dataDir, RECOVERY_POINT_CHECKPOINT), recovery);
-    writeCheckpointSync(path.join(this.dataDir, LOG_START_CHECKPOINT), starts);
+    const logs = this.allLogs();
+    const entry = (log: PartitionLog, offset: number): { topic: string; partition: number; offset: number; topicId: string | null } => ({ topic: log.topic, partition: log.partition, offset, topicId: log.topicId });
+    writeCheckpointSync(path.join(this.dataDir, RECOVERY_POINT_CHECKPOINT), logs.map((log) => entry(log, log.recoveryPoint)));
+    writeCheckpointSync(path.join(this.dataDir, LOG_START_CHECKPOINT), logs.map((log) => entry(log, log.logStartOffset)));
   }
 
   /**

@@ -20,8 +20,9 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { writeBaseOffset } from '../format/batch-header.js';
 import { CheckedBatch } from './checked-batch.js';
-import { fdatasync, fsyncDir } from './file-io.js';
+import { fdatasync, fsyncDir, fsyncDirSync, mkdirDurableSync } from './file-io.js';
 import type { LogConfig } from './log-config.js';
+import { writePartitionMetadataSync } from './partition-metadata.js';
 import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, Segment, TIME_INDEX_SUFFIX, segmentFileName, type SegmentOptions } from './segment.js';
 
 /** Relative offsets in the indexes are u32: a segment never spans more offsets than this. */
@@ -57,6 +58,8 @@ export interface PartitionLogOptions {
   logStartOffset?: number;
   /** True after an unclean shutdown: re-validate every segment from the recovery point. */
   recover?: boolean;
+  /** The topic incarnation this log belongs to (its partition.metadata); null for a log from before that file. */
+  topicId?: string | null;
   clock?: Clock;
   logger?: Logger;
 }
@@ -71,6 +74,7 @@ export class PartitionLog {
   readonly topic: string;
   readonly partition: number;
   readonly dir: string;
+  private topicIdValue: string | null;
   private configValue: LogConfig;
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -84,6 +88,12 @@ export class PartitionLog {
   private unsyncedSegments: Segment[] = [];
   private dirDirty = false;
   private failure: RunnelError | null = null;
+  /**
+   * Set at open when offsets are missing between two segments (a lost segment file): appends,
+   * and reads at or after the hole, fail with this error until the segment is restored.
+   */
+  private offlineError: RunnelError | null = null;
+  private offlineFromOffset = Infinity;
   private closed = false;
   /** fsync rounds done (each covers every append before it started): a measure of group commit. */
   fsyncCount = 0;
@@ -104,6 +114,7 @@ export class PartitionLog {
     this.topic = options.topic;
     this.partition = options.partition;
     this.dir = options.dir;
+    this.topicIdValue = options.topicId ?? null;
     this.configValue = options.config;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
@@ -115,7 +126,7 @@ export class PartitionLog {
    */
   static openSync(options: PartitionLogOptions): { log: PartitionLog; repairs: string[] } {
     const log = new PartitionLog(options);
-    fs.mkdirSync(options.dir, { recursive: true });
+    mkdirDurableSync(options.dir);
     const repairs = log.loadSegmentsSync(options.recoveryPointOffset ?? 0, options.recover ?? false);
     const firstBase = log.segments[0]!.baseOffset;
     log.logStart = Math.min(Math.max(options.logStartOffset ?? firstBase, firstBase), log.logEndOffset);
@@ -129,6 +140,7 @@ export class PartitionLog {
     // starts now (a restart delays a time-based roll by up to segmentMs, never forces one).
     if (!log.active.isEmpty) log.active.rollTimerStartMs = log.clock.nowMs();
     for (const repair of repairs) log.logger.warn({ topic: log.topic, partition: log.partition }, repair);
+    if (log.offlineError !== null) log.logger.error({ topic: log.topic, partition: log.partition }, log.offlineError.message);
     return { log, repairs };
   }
 
@@ -146,6 +158,18 @@ export class PartitionLog {
 
   get config(): LogConfig {
     return this.configValue;
+  }
+
+  /** The topic incarnation the log belongs to; null for a log from before partition.metadata. */
+  get topicId(): string | null {
+    return this.topicIdValue;
+  }
+
+  /** Gives a log from before partition.metadata its topic id, durably (adopted once). */
+  adoptTopicIdSync(topicId: string): void {
+    assert(this.topicIdValue === null, 'only a log without a topic id is adopted');
+    writePartitionMetadataSync(this.dir, topicId);
+    this.topicIdValue = topicId;
   }
 
   get logStartOffset(): number {
@@ -203,6 +227,8 @@ export class PartitionLog {
       .sort((a, b) => a - b);
     if (bases.length === 0) {
       this.segments.push(Segment.createSync(this.dir, 0, this.segmentOptions));
+      // A new log's first segment is durable before its first append can be acknowledged.
+      fsyncDirSync(this.dir);
       return repairs;
     }
     // Recover from the segment holding the recovery point; the last segment always, because
@@ -217,6 +243,9 @@ export class PartitionLog {
         segment.retire(true);
         continue;
       }
+      if (previous !== undefined && segment.baseOffset > previous.nextOffset && this.segmentOptions.denseOffsets) {
+        repairs.push(this.takeOfflineForGap(previous, segment));
+      }
       this.segments.push(segment);
       if (found.some((r) => r.includes('truncated')) && i < bases.length - 1) {
         repairs.push(...this.dropSegmentsAfterSync(i, bases));
@@ -224,6 +253,27 @@ export class PartitionLog {
       }
     }
     return repairs;
+  }
+
+  /**
+   * Offsets are dense in a `delete` log, so a segment that starts after the previous one ends
+   * means a segment file was lost. Deleting what follows would destroy acknowledged records, and
+   * serving across the hole would let consumers skip it silently: the partition goes offline
+   * (no append, no read at or after the hole) and every file stays as it is, so restoring the
+   * missing segment and restarting brings it back. Compacted logs may have such holes.
+   */
+  private takeOfflineForGap(previous: Segment, next: Segment): string {
+    const problem = `offsets ${previous.nextOffset} to ${next.baseOffset - 1} are missing between ${previous.logFile} and ${next.logFile} (a segment file was lost)`;
+    if (this.offlineError === null) {
+      this.offlineFromOffset = previous.nextOffset;
+      this.offlineError = new RunnelError('STORAGE_ERROR', `${problem}; the partition is offline until the missing segment is restored (see docs/storage.md)`, this.context());
+    }
+    return `${problem}; partition offline, no file deleted`;
+  }
+
+  /** Offline after open (a segment is missing): the error every append and read past the hole gets. */
+  get offline(): RunnelError | null {
+    return this.offlineError;
   }
 
   /** A segment cut by recovery ends the log: later segments cannot follow a gap. */
@@ -316,6 +366,7 @@ export class PartitionLog {
 
   /** Makes everything appended so far durable and writes pending index entries. */
   async flush(): Promise<void> {
+    if (this.offlineError !== null) return; // nothing was appended, and its recovery point must not move
     await this.waitDurable(this.logEndOffset);
     if (!this.closed) this.active.persistIndexesSync(false);
   }
@@ -378,6 +429,7 @@ export class PartitionLog {
   private checkWritable(): void {
     if (this.closed) throw new RunnelError('LOG_CLOSED', undefined, this.context());
     if (this.failure !== null) throw this.failure;
+    if (this.offlineError !== null) throw this.offlineError;
   }
 
   private maybeRollLocked(batchBytes: number, lastOffset: number, nowMs: number): void {
@@ -415,6 +467,7 @@ export class PartitionLog {
    */
   async read(offset: number, maxBytes: number): Promise<LogReadResult> {
     this.checkOffsetInRange(offset);
+    if (this.offlineError !== null && offset >= this.offlineFromOffset) throw this.offlineError;
     if (offset === this.logEndOffset) return this.emptyRead(offset);
     let from = offset;
     for (let i = this.segmentIndexFor(offset); i < this.segments.length; i++) {
@@ -462,6 +515,7 @@ export class PartitionLog {
    * stored bytes; null when every batch is older. (The caller picks the record inside it.)
    */
   async batchForTimestamp(timestampMs: number, fromOffset = this.logStart): Promise<Buffer | null> {
+    if (this.offlineError !== null) throw this.offlineError;
     for (const segment of this.segments) {
       if (segment.nextOffset <= fromOffset || segment.maxTimestampMs < timestampMs) continue;
       segment.acquire();
@@ -518,7 +572,7 @@ export class PartitionLog {
    * is rolled first when it is wholly expired. Returns the number of segments deleted.
    */
   applyRetention(): number {
-    if (this.configValue.cleanupPolicy !== 'delete' || this.closed || this.failure !== null) return 0;
+    if (this.configValue.cleanupPolicy !== 'delete' || this.closed || this.failure !== null || this.offlineError !== null) return 0;
     const { retentionMs, retentionBytes } = this.configValue;
     const nowMs = this.clock.nowMs();
     const expired = (segment: Segment): boolean => retentionMs >= 0 && nowMs - segment.maxTimestampMs > retentionMs;

@@ -445,33 +445,35 @@ export class Segment {
     if (this.readers === 0 && this.retired !== null) this.retired();
   }
 
-  /** Closes the file once no reader uses it; with deleteFiles, removes the segment's files. */
+  /**
+   * Closes the file once no reader uses it; with deleteFiles, removes the segment's files. The
+   * files are renamed to `*.deleted` at once and only those renamed paths are removed later:
+   * by then a new segment may have this base offset (after `truncateTo`), and its files must
+   * survive the deferred delete.
+   */
   retire(deleteFiles: boolean): void {
+    const doomed = deleteFiles ? this.renameForDeletionSync() : [];
     const finish = (): void => {
       this.closeSync();
-      if (deleteFiles) this.deleteFilesSync();
+      for (const file of doomed) fs.rmSync(file, { force: true });
     };
-    if (deleteFiles) this.renameForDeletionSync();
     if (this.readers === 0) finish();
     else this.retired = finish;
   }
 
-  private renameForDeletionSync(): void {
+  /** Renames the segment's files to `*.deleted`; returns the new paths (an index may not exist yet). */
+  private renameForDeletionSync(): string[] {
     // Renamed first, so a crash before the unlink cannot leave a stale segment in the log.
+    const renamed: string[] = [];
     for (const file of [this.logFile, this.offsetIndex.file, this.timeIndex.file]) {
       try {
         fs.renameSync(file, `${file}.deleted`);
+        renamed.push(`${file}.deleted`);
       } catch {
         // an index file may not exist yet
       }
     }
-  }
-
-  private deleteFilesSync(): void {
-    for (const file of [this.logFile, this.offsetIndex.file, this.timeIndex.file]) {
-      fs.rmSync(`${file}.deleted`, { force: true });
-      fs.rmSync(file, { force: true });
-    }
+    return renamed;
   }
 
   closeSync(): void {
