@@ -6,7 +6,7 @@
  * others.
  */
 import { RunnelError, isRunnelError } from '../common/errors.js';
-import { readBatchSize } from '../format/batch-header.js';
+import { BATCH_HEADER_BYTES, readBatchSize } from '../format/batch-header.js';
 import type { Broker } from './broker.js';
 import { partitionKey } from './partition-activity.js';
 import { readPartition } from './read-partition.js';
@@ -158,7 +158,11 @@ function countOut(broker: Broker, topics: FetchTopicResult[]): FetchTopicResult[
 /** Bytes and batches sent, for metrics: walks batch lengths only. */
 export function countBatchesOut(broker: Broker, topic: string, records: Buffer): void {
   let batches = 0;
-  for (let pos = 0; pos + 12 <= records.length; pos += readBatchSize(records, pos)) batches++;
+  for (let pos = 0; pos + BATCH_HEADER_BYTES <= records.length; batches++) {
+    const sizeBytes = readBatchSize(records, pos);
+    if (sizeBytes < BATCH_HEADER_BYTES) break; // never stored so; guards the loop's progress
+    pos += sizeBytes;
+  }
   broker.metrics.bytesOut.inc({ topic }, records.length);
   broker.metrics.batchesOut.inc({ topic }, batches);
 }
