@@ -15,6 +15,7 @@ import { validateTopicName } from '../common/topic-name.js';
 import { fsyncDirSync, writeFileAtomicSync } from '../storage/file-io.js';
 import type { LogConfig } from '../storage/log-config.js';
 import type { LogManager } from '../storage/log-manager.js';
+import { isReservedTopic } from './reserved-topics.js';
 import { resolveTopicSettings, type TopicSettings } from './topic-config.js';
 
 const TOPICS_DIR = path.join('meta', 'topics');
@@ -171,7 +172,7 @@ export class TopicRegistry {
   }
 
   private toTopic(metadata: TopicMetadata): Topic {
-    return { ...metadata, settings: resolveTopicSettings(metadata.configs, this.logDefaults), internal: metadata.name.startsWith('__') };
+    return { ...metadata, settings: resolveTopicSettings(metadata.configs, this.logDefaults), internal: isReservedTopic(metadata.name) };
   }
 
   private fileOf(name: string): string {
