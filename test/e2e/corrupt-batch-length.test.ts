@@ -9,50 +9,21 @@
  * checks that Fetch, Subscribe and ListOffsets by time all answer, and a second topic still
  * serves.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Pos, readBaseOffset, readBatchSize, readLastOffsetDelta } from '../../src/format/batch-header.js';
-import { connect, type Clients } from '../broker/helpers.js';
+import type { Clients } from '../broker/helpers.js';
 import { makeBatch, overwriteInt32, tempDir } from '../storage/helpers.js';
+import { startBrokerProcess } from './broker-process.js';
 
-const CLI = fileURLToPath(new URL('../../dist/src/cli/index.js', import.meta.url));
 /** Bound of every wait: the broker's start and each call's deadline. */
 const WAIT_MS = 15_000;
 const TOPIC = 'damaged';
 const BASE_TIMESTAMP_MS = 1_700_000_000_000;
 /** The batch (by position in the first segment) whose length field is damaged. */
 const DAMAGED = 3;
-
-const children: ChildProcess[] = [];
-const clientsToClose: Clients[] = [];
-afterEach(() => {
-  for (const c of clientsToClose.splice(0)) c.close();
-  for (const child of children.splice(0)) child.kill('SIGKILL');
-});
-
-async function startBrokerProcess(dataDir: string): Promise<Clients> {
-  const args = [CLI, 'broker', '--data', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--log-level', 'warn', '--set', 'limits.recentBatchCacheBytes=0'];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the broker did not listen within ${WAIT_MS} ms`)), WAIT_MS);
-    child.once('exit', (code) => reject(new Error(`the broker exited with ${code}`)));
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      const match = /listening on (\S+:\d+)\s*$/.exec(line);
-      if (match === null) return;
-      clearTimeout(timer);
-      resolve(match[1]);
-    });
-  });
-  const clients = connect(address);
-  clientsToClose.push(clients);
-  return clients;
-}
 
 interface StoredBatch {
   position: number;
@@ -98,7 +69,7 @@ function subscribeUntilStuck(clients: Clients, end: number): Promise<{ nextOffse
 describe('a corrupt batch length in a sealed segment', () => {
   it('Fetch, Subscribe and ListOffsets answer (STORAGE_ERROR or the batches before it), never spin or skip ahead', async () => {
     const dataDir = tempDir('runnel-corrupt-length-');
-    const clients = await startBrokerProcess(dataDir);
+    const { clients } = await startBrokerProcess(dataDir, ['limits.recentBatchCacheBytes=0'], WAIT_MS);
     for (const [name, configs] of [[TOPIC, [{ name: 'segmentBytes', value: String(16 * 1024) }, { name: 'maxMessageBytes', value: String(8 * 1024) }]], ['healthy', []]] as const) {
       const created = await clients.call('admin', 'createTopics', { topics: [{ name, partitions: 1, configs }] }, WAIT_MS);
       expect(created.topics[0].error).toBeNull();
