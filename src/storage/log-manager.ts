@@ -47,6 +47,16 @@ export interface LogManagerOptions {
   logger?: Logger;
 }
 
+export type BackgroundTask = 'flush' | 'retention' | 'compaction' | 'checkpoint';
+
+/** What a background task has done so far (tests, later health and metrics). */
+export interface BackgroundTaskState {
+  running: boolean;
+  /** Rounds finished, failed ones included. */
+  runs: number;
+  failures: number;
+}
+
 export interface OpenReport {
   cleanShutdown: boolean;
   partitions: number;
@@ -63,6 +73,7 @@ export class LogManager {
   private readonly compactedAtRoll = new Map<PartitionLog, number>();
   private closed = false;
   private backgroundBusy = false;
+  private readonly backgroundTasks = new Map<BackgroundTask, BackgroundTaskState>();
   report: OpenReport = { cleanShutdown: true, partitions: 0, repairs: [] };
 
   private constructor(private readonly options: LogManagerOptions) {
@@ -158,14 +169,29 @@ export class LogManager {
     return resolveLogConfig(this.options.topicConfig?.(topic) ?? {}, this.defaultConfig);
   }
 
+  /** A background task's state; undefined when background work is off. */
+  backgroundState(task: BackgroundTask): Readonly<BackgroundTaskState> | undefined {
+    return this.backgroundTasks.get(task);
+  }
+
   private startBackground(): void {
-    const every = (ms: number, task: () => Promise<unknown>, what: string): void => {
+    const every = (ms: number, task: () => Promise<unknown>, what: BackgroundTask): void => {
+      const state: BackgroundTaskState = { running: false, runs: 0, failures: 0 };
+      this.backgroundTasks.set(what, state);
       const timer = setInterval(() => {
         if (this.backgroundBusy || this.closed) return;
         this.backgroundBusy = true;
+        state.running = true;
         task()
-          .catch((err: unknown) => this.logger.error({ err }, `${what} failed`))
-          .finally(() => (this.backgroundBusy = false));
+          .catch((err: unknown) => {
+            state.failures++;
+            this.logger.error({ err }, `${what} failed`);
+          })
+          .finally(() => {
+            this.backgroundBusy = false;
+            state.running = false;
+            state.runs++;
+          });
       }, ms);
       timer.unref();
       this.timers.push(timer);
