@@ -72,7 +72,6 @@ export class LogManager {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly compactedAtRoll = new Map<PartitionLog, number>();
   private closed = false;
-  private backgroundBusy = false;
   private readonly backgroundTasks = new Map<BackgroundTask, BackgroundTaskState>();
   report: OpenReport = { cleanShutdown: true, partitions: 0, repairs: [] };
 
@@ -174,21 +173,25 @@ export class LogManager {
     return this.backgroundTasks.get(task);
   }
 
+  /**
+   * One timer and one busy flag per task: a round is skipped only while the same task's previous
+   * round runs, so a long compaction never holds back the flush that bounds the data at risk.
+   * No timer throws out: a task's synchronous throw (ENOSPC or EMFILE in a checkpoint write)
+   * becomes a rejection inside the promise executor, is logged, and the next round runs.
+   */
   private startBackground(): void {
-    const every = (ms: number, task: () => Promise<unknown>, what: BackgroundTask): void => {
+    const every = (ms: number, task: () => unknown, what: BackgroundTask): void => {
       const state: BackgroundTaskState = { running: false, runs: 0, failures: 0 };
       this.backgroundTasks.set(what, state);
       const timer = setInterval(() => {
-        if (this.backgroundBusy || this.closed) return;
-        this.backgroundBusy = true;
+        if (state.running || this.closed) return;
         state.running = true;
-        task()
+        new Promise((resolve) => resolve(task()))
           .catch((err: unknown) => {
             state.failures++;
             this.logger.error({ err }, `${what} failed`);
           })
           .finally(() => {
-            this.backgroundBusy = false;
             state.running = false;
             state.runs++;
           });
@@ -197,9 +200,9 @@ export class LogManager {
       this.timers.push(timer);
     };
     every(this.options.flushIntervalMs ?? 1000, () => this.flushAll(), 'flush');
-    every(this.options.retentionCheckIntervalMs ?? 300_000, () => Promise.resolve(this.runRetention()), 'retention');
+    every(this.options.retentionCheckIntervalMs ?? 300_000, () => this.runRetention(), 'retention');
     every(this.options.compactionIntervalMs ?? 15_000, () => this.runCompaction(), 'compaction');
-    every(this.options.checkpointIntervalMs ?? 60_000, () => Promise.resolve(this.writeCheckpointsSync()), 'checkpoint');
+    every(this.options.checkpointIntervalMs ?? 60_000, () => this.writeCheckpointsSync(), 'checkpoint');
   }
 
   /** Creates the log of a partition (idempotent: returns the existing one). */
