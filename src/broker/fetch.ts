@@ -5,6 +5,7 @@
  * bounded (`maxParkedFetches`). Errors are per partition: one bad partition does not fail the
  * others.
  */
+import { systemMonotonicClock } from '../common/clock.js';
 import { RunnelError, isRunnelError } from '../common/errors.js';
 import { BATCH_HEADER_BYTES, readBatchSize } from '../format/batch-header.js';
 import type { Broker } from './broker.js';
@@ -53,14 +54,15 @@ export async function fetch(broker: Broker, request: FetchRequestShape, signal: 
   }
   // Out-of-range sizes are clamped to the broker's limits, as Kafka clamps fetch sizes.
   const maxBytes = request.maxBytes === 0 ? limits.fetchMaxBytes : Math.min(request.maxBytes, limits.fetchMaxBytes);
-  const deadlineMs = Date.now() + Math.min(request.maxWaitMs, limits.fetchWaitMsMax);
+  // A duration: on the monotonic clock, so a wall-clock step neither ends nor stretches the wait.
+  const deadlineMs = systemMonotonicClock.monotonicMs() + Math.min(request.maxWaitMs, limits.fetchWaitMsMax);
   const keys = request.topics.flatMap((t) => t.partitions.map((p) => partitionKey(t.topic, p.partition)));
   let parked = false;
   try {
     for (;;) {
       const results = await readAll(broker, request, maxBytes);
       const { bytes, errors } = tally(results);
-      const waitMs = deadlineMs - Date.now();
+      const waitMs = deadlineMs - systemMonotonicClock.monotonicMs();
       if (bytes >= request.minBytes || errors > 0 || waitMs <= 0 || signal.aborted || broker.isClosing) return countOut(broker, results);
       if (!parked) {
         if (broker.parkedFetches >= limits.maxParkedFetches) {
