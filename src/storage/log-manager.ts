@@ -47,7 +47,8 @@ export interface LogManagerOptions {
   logger?: Logger;
 }
 
-export type BackgroundTask = 'flush' | 'retention' | 'compaction' | 'checkpoint';
+export const BACKGROUND_TASKS = ['flush', 'retention', 'compaction', 'checkpoint'] as const;
+export type BackgroundTask = (typeof BACKGROUND_TASKS)[number];
 
 /** What a background task has done so far (tests, later health and metrics). */
 export interface BackgroundTaskState {
