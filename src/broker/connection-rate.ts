@@ -5,7 +5,7 @@
  * that is the finest identity a broker has (Kafka's KIP-936 bounds producer ids per principal).
  * The table of connections is bounded: windows that have ended are swept when it fills.
  */
-import { monotonicNowMs } from '../common/clock.js';
+import { systemMonotonicClock, type MonotonicClock } from '../common/clock.js';
 
 interface Window {
   startMs: number;
@@ -20,12 +20,12 @@ export class ConnectionRate {
   constructor(
     private readonly limit: number,
     private readonly windowMs: number,
-    private readonly nowMs: () => number = monotonicNowMs,
+    private readonly clock: MonotonicClock = systemMonotonicClock,
   ) {}
 
   /** True when `connection` may take one more this window (and counts it). */
   tryTake(connection: string): boolean {
-    const now = this.nowMs();
+    const now = this.clock.monotonicMs();
     let window = this.windows.get(connection);
     if (window === undefined || now - window.startMs >= this.windowMs) {
       if (window === undefined && this.windows.size >= TRACKED_CONNECTIONS_MAX) this.sweep(now);

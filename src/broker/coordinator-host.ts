@@ -1,14 +1,14 @@
 /**
  * What the broker gives its group coordinator (src/coordinator knows no broker code): the
  * internal `__consumer_offsets` topic over the broker's logs, and a read-only view of topics
- * and their offsets. Also the rule that clients may read the internal topic but never write,
- * delete or reconfigure it.
+ * and their offsets. The rule that clients may read the internal topic but never write, delete
+ * or reconfigure it lives in reserved-topics.ts (with the other names Runnel owns).
  */
-import { RunnelError } from '../common/errors.js';
 import { GroupCoordinator, type TopicView } from '../coordinator/coordinator.js';
 import { OFFSETS_TOPIC, type OffsetLog } from '../coordinator/offset-store.js';
 import { offsetForTimestamp } from '../storage/timestamp-lookup.js';
 import type { Broker } from './broker.js';
+import { refuseReservedTopic } from './reserved-topics.js';
 import { createTopic } from './topics.js';
 import { partitionOffsets, readableEnd } from './watermarks.js';
 
@@ -22,10 +22,8 @@ export function createCoordinator(broker: Broker): GroupCoordinator {
   return new GroupCoordinator(config, topicView(broker), offsetLog(broker), broker.logger.child({ component: 'coordinator' }));
 }
 
-/** Refuses a client's write, delete or config change of a topic the coordinator owns. */
-export function refuseInternalTopic(topic: string, what: string): void {
-  if (topic === OFFSETS_TOPIC) throw new RunnelError('INTERNAL_TOPIC', `cannot ${what} ${OFFSETS_TOPIC}: the group coordinator owns it (read it freely)`, { topic });
-}
+/** Kept under its old name for the produce path: see reserved-topics.ts. */
+export const refuseInternalTopic = refuseReservedTopic;
 
 function topicView(broker: Broker): TopicView {
   return {

@@ -5,8 +5,9 @@
  * bounded (`maxParkedFetches`). Errors are per partition: one bad partition does not fail the
  * others.
  */
+import { systemMonotonicClock } from '../common/clock.js';
 import { RunnelError, isRunnelError } from '../common/errors.js';
-import { readBatchSize } from '../format/batch-header.js';
+import { BATCH_HEADER_BYTES, readBatchSize } from '../format/batch-header.js';
 import type { Broker } from './broker.js';
 import { partitionKey } from './partition-activity.js';
 import { readPartition } from './read-partition.js';
@@ -48,14 +49,15 @@ export async function fetch(broker: Broker, request: FetchRequestShape, signal: 
   }
   // Out-of-range sizes are clamped to the broker's limits, as Kafka clamps fetch sizes.
   const maxBytes = request.maxBytes === 0 ? limits.fetchMaxBytes : Math.min(request.maxBytes, limits.fetchMaxBytes);
-  const deadlineMs = Date.now() + Math.min(request.maxWaitMs, limits.fetchWaitMsMax);
+  // A duration: on the monotonic clock, so a wall-clock step neither ends nor stretches the wait.
+  const deadlineMs = systemMonotonicClock.monotonicMs() + Math.min(request.maxWaitMs, limits.fetchWaitMsMax);
   const keys = request.topics.flatMap((t) => t.partitions.map((p) => partitionKey(t.topic, p.partition)));
   let parked = false;
   try {
     for (;;) {
       const results = await readAll(broker, request, maxBytes);
       const { bytes, errors } = tally(results);
-      const waitMs = deadlineMs - Date.now();
+      const waitMs = deadlineMs - systemMonotonicClock.monotonicMs();
       if (bytes >= request.minBytes || errors > 0 || waitMs <= 0 || signal.aborted || broker.isClosing) return countOut(broker, results);
       if (!parked) {
         if (broker.parkedFetches >= limits.maxParkedFetches) {
@@ -155,7 +157,11 @@ function countOut(broker: Broker, topics: FetchTopicResult[]): FetchTopicResult[
 /** Bytes and batches sent, for metrics: walks batch lengths only. */
 export function countBatchesOut(broker: Broker, topic: string, records: Buffer): void {
   let batches = 0;
-  for (let pos = 0; pos + 12 <= records.length; pos += readBatchSize(records, pos)) batches++;
+  for (let pos = 0; pos + BATCH_HEADER_BYTES <= records.length; batches++) {
+    const sizeBytes = readBatchSize(records, pos);
+    if (sizeBytes < BATCH_HEADER_BYTES) break; // never stored so; guards the loop's progress
+    pos += sizeBytes;
+  }
   broker.metrics.bytesOut.inc({ topic }, records.length);
   broker.metrics.batchesOut.inc({ topic }, batches);
 }

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { HostPort } from './config.js';
-import type { LogManager } from '../storage/log-manager.js';
+import { BACKGROUND_TASKS, type LogManager } from '../storage/log-manager.js';
 
 export class BrokerMetrics {
   readonly registry = new Registry();
@@ -44,6 +44,20 @@ export class BrokerMetrics {
     perPartition('runnel_partition_log_end_offset', 'Log end offset', (log) => log.logEndOffset);
     perPartition('runnel_partition_log_start_offset', 'Log start offset', (log) => log.logStartOffset);
     perPartition('runnel_partition_size_bytes', 'Bytes of all segments', (log) => log.sizeBytes);
+    perPartition('runnel_partition_failed', '1 when the log refuses appends after a write, fsync or roll error (until the broker restarts and recovers it)', (log) => (log.failed === null ? 0 : 1));
+    new Gauge({
+      name: 'runnel_background_task_failures',
+      help: 'Failed rounds of each background storage task since start (each is logged at error)',
+      labelNames: ['task'],
+      registers: [this.registry],
+      collect(this: Gauge) {
+        this.reset();
+        for (const task of BACKGROUND_TASKS) {
+          const state = logs()?.backgroundState(task);
+          if (state !== undefined) this.set({ task }, state.failures);
+        }
+      },
+    });
     new Gauge({
       name: 'runnel_log_fsync_rounds',
       help: 'Group-commit fsync rounds since start, all partitions',

@@ -114,28 +114,33 @@ function appendBatches(broker: Broker, partition: Partition, batches: CheckedBat
   let appended = 0;
   let bytes = 0;
   let records = 0;
-  for (const batch of batches) {
-    const fields = producerFields(batch);
-    const verdict = producers.check(fields);
-    if (verdict.kind === 'duplicate') {
-      broker.metrics.duplicates.inc();
-      first ??= { baseOffset: verdict.baseOffset, logAppendTimeMs: verdict.appendTimeMs };
-      lastOffset = verdict.lastOffset;
-      continue;
+  try {
+    for (const batch of batches) {
+      const fields = producerFields(batch);
+      const verdict = producers.check(fields);
+      if (verdict.kind === 'duplicate') {
+        broker.metrics.duplicates.inc();
+        first ??= { baseOffset: verdict.baseOffset, logAppendTimeMs: verdict.appendTimeMs };
+        lastOffset = verdict.lastOffset;
+        continue;
+      }
+      const result = log.appendCheckedSync(batch, { logAppendTime: topic.settings.timestamps.type === 'LogAppendTime' });
+      if (verdict.kind === 'append') producers.record(fields, result.baseOffset, result.lastOffset, result.logAppendTimeMs);
+      recent.add(result.baseOffset, result.lastOffset, batch.bytes);
+      first ??= result;
+      lastOffset = result.lastOffset;
+      appended++;
+      bytes += batch.bytes.length;
+      records += batch.bytes.readInt32BE(Pos.recordCount);
     }
-    const result = log.appendCheckedSync(batch, { logAppendTime: topic.settings.timestamps.type === 'LogAppendTime' });
-    if (verdict.kind === 'append') producers.record(fields, result.baseOffset, result.lastOffset, result.logAppendTimeMs);
-    recent.add(result.baseOffset, result.lastOffset, batch.bytes);
-    first ??= result;
-    lastOffset = result.lastOffset;
-    appended++;
-    bytes += batch.bytes.length;
-    records += batch.bytes.readInt32BE(Pos.recordCount);
-  }
-  if (appended > 0) {
-    broker.activity.notify(topic.name, log.partition);
-    broker.metrics.bytesIn.inc({ topic: topic.name }, bytes);
-    broker.metrics.recordsIn.inc({ topic: topic.name }, records);
+  } finally {
+    // Also when a later batch fails (a sequence error, a storage error): what was appended is
+    // in the log, and parked readers must not sleep through it.
+    if (appended > 0) {
+      broker.activity.notify(topic.name, log.partition);
+      broker.metrics.bytesIn.inc({ topic: topic.name }, bytes);
+      broker.metrics.recordsIn.inc({ topic: topic.name }, records);
+    }
   }
   return { baseOffset: first!.baseOffset, lastOffset, logAppendTimeMs: first!.logAppendTimeMs, logStartOffset: log.logStartOffset, duplicate: appended === 0 };
 }

@@ -24,6 +24,7 @@ import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from '../storage/
 import type { LogConfig } from '../storage/log-config.js';
 import type { LogManager } from '../storage/log-manager.js';
 import { isValidTopicId } from '../storage/partition-metadata.js';
+import { isReservedTopic } from './reserved-topics.js';
 import { resolveTopicSettings, type TopicSettings } from './topic-config.js';
 
 const TOPICS_DIR = path.join('meta', 'topics');
@@ -210,7 +211,7 @@ export class TopicRegistry {
   }
 
   private toTopic(metadata: TopicMetadata): Topic {
-    return { ...metadata, settings: resolveTopicSettings(metadata.configs, this.logDefaults), internal: metadata.name.startsWith('__') };
+    return { ...metadata, settings: resolveTopicSettings(metadata.configs, this.logDefaults), internal: isReservedTopic(metadata.name) };
   }
 
   private fileOf(name: string): string {

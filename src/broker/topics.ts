@@ -9,10 +9,25 @@ import { describeTopicSettings } from './topic-config.js';
 import { partitionOffsets, readableEnd } from './watermarks.js';
 import type { Topic } from './topic-registry.js';
 
+/**
+ * Topic deletes still in progress, per broker and name. A delete removes the name from the
+ * registry first and then awaits the removal of each log; a create of the same name in that
+ * window would get (idempotent createLog) an old log the delete then closes, or old data. So a
+ * create waits for the delete of its name to finish.
+ */
+const deletesInProgress = new WeakMap<Broker, Map<string, Promise<void>>>();
+
+function deletesOf(broker: Broker): Map<string, Promise<void>> {
+  let deletes = deletesInProgress.get(broker);
+  if (deletes === undefined) deletesInProgress.set(broker, (deletes = new Map<string, Promise<void>>()));
+  return deletes;
+}
+
 /** `internal`: the broker itself creates a topic it owns (the coordinator's offsets topic). */
 export async function createTopic(broker: Broker, name: string, partitions: number, configs: Record<string, string>, validateOnly = false, options: { internal?: boolean } = {}): Promise<Topic> {
   if (broker.isClosing) throw new RunnelError('BROKER_SHUTTING_DOWN');
   if (options.internal !== true) refuseInternalTopic(name, 'create');
+  await deletesOf(broker).get(name);
   const topic = broker.topics.validateNew(name, partitions, configs);
   if (validateOnly) return topic;
   broker.topics.create(topic, broker.logs);
@@ -26,6 +41,18 @@ export async function deleteTopic(broker: Broker, name: string): Promise<void> {
   refuseInternalTopic(name, 'delete');
   const topic = broker.topics.require(name);
   broker.detachPartitions(topic);
+  const deletes = deletesOf(broker);
+  const deleting = removeTopic(broker, name);
+  const settled = deleting.catch(() => undefined);
+  deletes.set(name, settled);
+  try {
+    await deleting;
+  } finally {
+    if (deletes.get(name) === settled) deletes.delete(name);
+  }
+}
+
+async function removeTopic(broker: Broker, name: string): Promise<void> {
   await broker.topics.delete(name, broker.logs);
   broker.logger.info({ topic: name }, 'deleted topic');
   await broker.coordinatorOrNull?.onTopicDeleted(name);

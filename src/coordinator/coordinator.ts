@@ -14,7 +14,7 @@
  * unassigned until those that were consuming have heard it.
  */
 import { RunnelError } from '../common/errors.js';
-import { systemClock, type Clock } from '../common/clock.js';
+import { systemClock, systemMonotonicClock, type Clock, type MonotonicClock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { CoordinatorConfig } from './config.js';
 import { Group, type GroupMember, type RemovalReason } from './group.js';
@@ -71,10 +71,18 @@ export class GroupCoordinator {
     readonly topics: TopicView,
     offsetLog: OffsetLog,
     private readonly logger: Logger,
+    /** Wall time: commit timestamps and offsets retention (stored, compared across restarts). */
     private readonly clock: Clock = systemClock,
+    /** Durations: session and rebalance timeouts, the initial assignment hold. Group times use it. */
+    private readonly monotonic: MonotonicClock = systemMonotonicClock,
   ) {
     this.store = new OffsetStore(offsetLog, config.offsetsTopicPartitions, logger);
-    this.startedAtMs = clock.nowMs();
+    this.startedAtMs = monotonic.monotonicMs();
+  }
+
+  /** Now on the monotonic clock that every member and group time (lastHeartbeatMs, ...) uses. */
+  monotonicNowMs(): number {
+    return this.monotonic.monotonicMs();
   }
 
   /** Replays committed offsets, then starts the timeout and retention timers. */
@@ -102,7 +110,7 @@ export class GroupCoordinator {
   async heartbeat(request: HeartbeatRequest, cancelled: AbortSignal): Promise<HeartbeatResponse> {
     this.checkOpen();
     const checked = checkHeartbeat(request, this.config);
-    const nowMs = this.clock.nowMs();
+    const nowMs = this.monotonicNowMs();
     if (checked.memberEpoch === JOIN_EPOCH) return this.join(checked, nowMs);
     const group = this.groups.get(checked.groupId);
     const member = group?.members.get(checked.spec.memberId);
@@ -212,7 +220,7 @@ export class GroupCoordinator {
   }
 
   private reconcileEverything(): void {
-    const nowMs = this.clock.nowMs();
+    const nowMs = this.monotonicNowMs();
     for (const group of this.groups.values()) this.reconcile(group, nowMs);
   }
 
@@ -238,7 +246,7 @@ export class GroupCoordinator {
 
   /** Removes members past their session or rebalance timeout. */
   expireMembers(): void {
-    const nowMs = this.clock.nowMs();
+    const nowMs = this.monotonicNowMs();
     for (const group of [...this.groups.values()]) {
       for (const { member, reason } of group.expired(nowMs)) this.remove(group, member, nowMs, reason);
     }
@@ -246,7 +254,7 @@ export class GroupCoordinator {
 
   /** The subscribed topics changed (created, deleted, more partitions): recompute those groups' targets. */
   onTopicsChanged(topics: readonly string[]): void {
-    const nowMs = this.clock.nowMs();
+    const nowMs = this.monotonicNowMs();
     for (const group of this.groups.values()) {
       if (!group.subscribedTopics.some((t) => topics.includes(t))) continue;
       group.groupEpoch++;
@@ -345,17 +353,19 @@ export class GroupCoordinator {
   /** Removes the offsets of groups that have had no members for offsetsRetentionMs. */
   async expireOffsets(): Promise<number> {
     const nowMs = this.clock.nowMs();
+    const monotonicNowMs = this.monotonicNowMs();
     let removed = 0;
     for (const groupId of this.store.groupIds()) {
       const group = this.groups.get(groupId);
       if (group !== undefined && group.members.size > 0) continue;
-      const emptySinceMs = Math.max(group?.emptySinceMs ?? -1, this.store.newestCommitMs(groupId));
-      if (nowMs - emptySinceMs <= this.config.offsetsRetentionMs) continue;
+      // Empty since (monotonic, in this process) and last commit (wall time, stored): both must be old enough.
+      const emptyForMs = Math.min(group === undefined ? Infinity : monotonicNowMs - group.emptySinceMs, nowMs - this.store.newestCommitMs(groupId));
+      if (emptyForMs <= this.config.offsetsRetentionMs) continue;
       try {
         await this.store.remove(groupId);
         this.groups.delete(groupId);
         removed++;
-        this.logger.info({ groupId, emptySinceMs }, 'removed the offsets of an empty group (offsetsRetentionMs)');
+        this.logger.info({ groupId, emptyForMs }, 'removed the offsets of an empty group (offsetsRetentionMs)');
       } catch (err) {
         this.logger.warn({ err, groupId }, 'could not remove expired group offsets');
       }

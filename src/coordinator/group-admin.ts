@@ -67,7 +67,7 @@ export function listGroups(coordinator: GroupCoordinator): GroupSummary[] {
   });
 }
 
-export function describeGroup(coordinator: GroupCoordinator, groupId: string, nowMs = Date.now()): GroupDescription {
+export function describeGroup(coordinator: GroupCoordinator, groupId: string, nowMs = coordinator.monotonicNowMs()): GroupDescription {
   validateGroupId(groupId);
   const group = coordinator.groups.get(groupId);
   const offsets = coordinator.store.offsetsOf(groupId);

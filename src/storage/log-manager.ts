@@ -54,6 +54,17 @@ export interface LogManagerOptions {
   logger?: Logger;
 }
 
+export const BACKGROUND_TASKS = ['flush', 'retention', 'compaction', 'checkpoint'] as const;
+export type BackgroundTask = (typeof BACKGROUND_TASKS)[number];
+
+/** What a background task has done so far (tests, later health and metrics). */
+export interface BackgroundTaskState {
+  running: boolean;
+  /** Rounds finished, failed ones included. */
+  runs: number;
+  failures: number;
+}
+
 export interface OpenReport {
   cleanShutdown: boolean;
   partitions: number;
@@ -70,7 +81,7 @@ export class LogManager {
   private readonly compactedAtRoll = new Map<PartitionLog, number>();
   private closed = false;
   private lockHeld = false;
-  private backgroundBusy = false;
+  private readonly backgroundTasks = new Map<BackgroundTask, BackgroundTaskState>();
   report: OpenReport = { cleanShutdown: true, partitions: 0, repairs: [] };
 
   private constructor(private readonly options: LogManagerOptions) {
@@ -183,22 +194,41 @@ export class LogManager {
     return resolveLogConfig(this.options.topicConfig?.(topic) ?? {}, this.defaultConfig);
   }
 
+  /** A background task's state; undefined when background work is off. */
+  backgroundState(task: BackgroundTask): Readonly<BackgroundTaskState> | undefined {
+    return this.backgroundTasks.get(task);
+  }
+
+  /**
+   * One timer and one busy flag per task: a round is skipped only while the same task's previous
+   * round runs, so a long compaction never holds back the flush that bounds the data at risk.
+   * No timer throws out: a task's synchronous throw (ENOSPC or EMFILE in a checkpoint write)
+   * becomes a rejection inside the promise executor, is logged, and the next round runs.
+   */
   private startBackground(): void {
-    const every = (ms: number, task: () => Promise<unknown>, what: string): void => {
+    const every = (ms: number, task: () => unknown, what: BackgroundTask): void => {
+      const state: BackgroundTaskState = { running: false, runs: 0, failures: 0 };
+      this.backgroundTasks.set(what, state);
       const timer = setInterval(() => {
-        if (this.backgroundBusy || this.closed) return;
-        this.backgroundBusy = true;
-        task()
-          .catch((err: unknown) => this.logger.error({ err }, `${what} failed`))
-          .finally(() => (this.backgroundBusy = false));
+        if (state.running || this.closed) return;
+        state.running = true;
+        new Promise((resolve) => resolve(task()))
+          .catch((err: unknown) => {
+            state.failures++;
+            this.logger.error({ err }, `${what} failed`);
+          })
+          .finally(() => {
+            state.running = false;
+            state.runs++;
+          });
       }, ms);
       timer.unref();
       this.timers.push(timer);
     };
     every(this.options.flushIntervalMs ?? 1000, () => this.flushAll(), 'flush');
-    every(this.options.retentionCheckIntervalMs ?? 300_000, () => Promise.resolve(this.runRetention()), 'retention');
+    every(this.options.retentionCheckIntervalMs ?? 300_000, () => this.runRetention(), 'retention');
     every(this.options.compactionIntervalMs ?? 15_000, () => this.runCompaction(), 'compaction');
-    every(this.options.checkpointIntervalMs ?? 60_000, () => Promise.resolve(this.writeCheckpointsSync()), 'checkpoint');
+    every(this.options.checkpointIntervalMs ?? 60_000, () => this.writeCheckpointsSync(), 'checkpoint');
   }
 
   /**

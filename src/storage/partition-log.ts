@@ -446,9 +446,11 @@ export class PartitionLog {
   /** Seals the active segment and starts a new one at the log end offset. */
   rollLocked(): void {
     const old = this.active;
-    old.persistIndexesSync(false);
     let next: Segment;
     try {
+      // Inside the sticky path too: a roll that cannot write the sealed segment's indexes
+      // fails the log like a failed append (STORAGE_ERROR until reopened and recovered).
+      old.persistIndexesSync(false);
       next = Segment.createSync(this.dir, old.nextOffset, this.segmentOptions);
     } catch (err) {
       this.failure = storageError(err, 'roll', this.context());

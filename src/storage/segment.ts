@@ -235,6 +235,11 @@ export class Segment {
       let at = position - chunkStart;
       const left = this.sizeBytes - position;
       const declared = chunk.length - at >= BATCH_LENGTH_PREFIX_BYTES ? readBatchSize(chunk, at) : BATCH_HEADER_BYTES;
+      if (declared > left) {
+        // Not read: a damaged length would otherwise pull in the rest of the segment.
+        problem = `short-buffer (batch length ${declared}, ${left} bytes left in the segment)`;
+        break;
+      }
       const wanted = Math.min(left, Math.max(declared, BATCH_HEADER_BYTES));
       if (chunk.length - at < wanted) {
         chunkStart = position;
@@ -322,19 +327,43 @@ export class Segment {
     const { chunk, chunkStart, batch } = found;
     let at = batch.position - chunkStart;
     if (at + batch.sizeBytes > chunk.length) {
+      // locate checked that the batch ends within maxPosition, so this allocates at most the
+      // segment's size, never what a damaged length field claims.
       const whole = await readAt(this.fd, batch.position, batch.sizeBytes);
-      if (whole.length < batch.sizeBytes) return null;
+      if (whole.length < batch.sizeBytes) throw this.damaged(batch.position, `batch of ${batch.sizeBytes} bytes, file ends after ${whole.length}`);
       return { bytes: whole, firstOffset: batch.baseOffset, nextOffset: batch.lastOffset + 1 };
     }
     const start = at;
-    let nextOffset = batch.baseOffset;
+    let nextOffset = batch.lastOffset + 1;
+    at += batch.sizeBytes;
     while (at + BATCH_HEADER_BYTES <= chunk.length) {
       const size = readBatchSize(chunk, at);
-      if (at + size > chunk.length || (at > start && at + size - start > maxBytes)) break;
+      // A damaged header ends this read; the next one, which starts at it, reports it.
+      if (this.headerProblem(chunk, at, chunkStart + at, nextOffset, maxPosition) !== null) break;
+      if (at + size > chunk.length || at + size - start > maxBytes) break;
       nextOffset = readBaseOffset(chunk, at) + readLastOffsetDelta(chunk, at) + 1;
       at += size;
     }
     return { bytes: chunk.subarray(start, at), firstOffset: batch.baseOffset, nextOffset };
+  }
+
+  /**
+   * What is wrong with the batch header at `chunk[at]` (file position `position`), or null.
+   * Every walk over batch lengths checks this, so it always moves forward and stays inside
+   * the segment: the length covers at least a header and ends by `maxPosition`, and the
+   * offsets follow `minOffset` and stay below the segment's end offset.
+   */
+  private headerProblem(chunk: Buffer, at: number, position: number, minOffset: number, maxPosition: number): string | null {
+    const sizeBytes = readBatchSize(chunk, at);
+    if (sizeBytes < BATCH_HEADER_BYTES || position + sizeBytes > maxPosition) return `batch length ${sizeBytes} (${maxPosition - position} bytes left in the segment)`;
+    const baseOffset = readBaseOffset(chunk, at);
+    const lastOffset = baseOffset + readLastOffsetDelta(chunk, at);
+    if (baseOffset < minOffset || lastOffset < baseOffset || lastOffset >= this.nextOffset) return `batch offsets ${baseOffset}..${lastOffset} out of order`;
+    return null;
+  }
+
+  private damaged(position: number, problem: string): RunnelError {
+    return new RunnelError('STORAGE_ERROR', `damaged segment: ${problem} at ${this.logFile}:${position}`);
   }
 
   /**
@@ -345,6 +374,7 @@ export class Segment {
   private async locate(offset: number, maxPosition: number, maxBytes: number, mayRebuild = true): Promise<Located | null> {
     let { offset: expected, position } = this.offsetIndex.lookup(offset);
     let fromIndex = position > 0 && mayRebuild;
+    let minOffset = position > 0 ? expected : this.baseOffset;
     const want = Math.max(maxBytes, BATCH_HEADER_BYTES) + this.options.indexIntervalBytes + LOCATE_SLACK_BYTES;
     while (position < maxPosition) {
       const chunk = await readAt(this.fd, position, Math.min(want, maxPosition - position));
@@ -352,13 +382,15 @@ export class Segment {
       while (at + OFFSETS_HEADER_BYTES <= chunk.length) {
         const baseOffset = readBaseOffset(chunk, at);
         if (fromIndex && at === 0 && baseOffset !== expected) return this.locateAfterIndexRebuild(offset, maxPosition, maxBytes);
+        const problem = this.headerProblem(chunk, at, position + at, minOffset, maxPosition);
+        if (problem !== null) throw this.damaged(position + at, problem);
         const sizeBytes = readBatchSize(chunk, at);
-        if (sizeBytes < BATCH_HEADER_BYTES) throw new RunnelError('STORAGE_ERROR', `bad batch length at ${this.logFile}:${position + at}`);
         const lastOffset = baseOffset + readLastOffsetDelta(chunk, at);
         if (lastOffset >= offset) {
           const maxTimestampMs = at + BATCH_HEADER_BYTES <= chunk.length ? readMaxTimestamp(chunk, at) : -1;
           return { chunk, chunkStart: position, batch: { baseOffset, lastOffset, position: position + at, sizeBytes, maxTimestampMs } };
         }
+        minOffset = lastOffset + 1;
         at += sizeBytes;
       }
       if (at === 0) break; // a partial header at the end of the readable range
@@ -369,9 +401,22 @@ export class Segment {
     return null;
   }
 
+  /**
+   * Rebuilds both indexes from the log for a read that found them wrong. A rebuild that stops
+   * at a damaged batch keeps the segment's extent (end offset, max timestamp): the batches
+   * after the damage still exist, so reads of them must meet the damage (STORAGE_ERROR), not
+   * fall through to the next segment as if this one ended there.
+   */
+  private rebuildIndexesSync(): void {
+    const { nextOffset, maxTimestampMs } = this;
+    if (this.recoverSync(false) === null) return;
+    this.nextOffset = Math.max(this.nextOffset, nextOffset);
+    this.maxTimestampMs = Math.max(this.maxTimestampMs, maxTimestampMs);
+  }
+
   /** A read found an index entry that does not match the log: rebuild the indexes, then retry. */
   private async locateAfterIndexRebuild(offset: number, maxPosition: number, maxBytes: number): Promise<Located | null> {
-    this.recoverSync(false);
+    this.rebuildIndexesSync();
     return this.locate(offset, maxPosition, maxBytes, false);
   }
 
@@ -384,7 +429,7 @@ export class Segment {
     let entry = this.timeIndex.lookupBefore(timestampMs);
     if (entry >= 0 && !this.verifyTimeEntrySync(entry)) {
       // A damaged entry could skip records: rebuild both indexes from the log, then look again.
-      this.recoverSync(false);
+      this.rebuildIndexesSync();
       entry = this.timeIndex.lookupBefore(timestampMs);
     }
     let offset = Math.max(entry >= 0 ? this.timeIndex.entry(entry).offset : this.baseOffset, fromOffset);

@@ -777,11 +777,12 @@ describe('Admin', () => {
     const { running, clients } = await startTestBroker();
     const createdAt = Date.now();
     await createTopic(clients, 'orders', 2, { retentionMs: '3600000', durability: 'all' });
+    // A "__" name outside the reserved ones is an ordinary topic (reserved-topics.test.ts has those).
     await createTopic(clients, '__internal_state', 1);
-    expect((await clients.call('admin', 'listTopics', {})).topics.map((t: any) => t.name)).toEqual(['orders']);
+    expect((await clients.call('admin', 'listTopics', {})).topics.map((t: any) => t.name)).toEqual(['__internal_state', 'orders']);
     const all = await clients.call('admin', 'listTopics', { includeInternal: true });
     expect(all.topics).toEqual([
-      { name: '__internal_state', partitions: 1, internal: true },
+      { name: '__internal_state', partitions: 1, internal: false },
       { name: 'orders', partitions: 2, internal: false },
     ]);
 
@@ -812,7 +813,7 @@ describe('Admin', () => {
       { partition: 1, offsets: { logStartOffset: 0, highWatermark: 5, durableHighWatermark: 5, logEndOffset: 5 }, sizeBytes: b1.length + b2.length, segments: 1, leaderId: 0, leaderEpoch: 0 },
     ]);
     expect(described.topics[1]).toMatchObject({ name: 'nope', error: { code: 'UNKNOWN_TOPIC' } });
-    expect((await describeTopic(clients, '__internal_state')).internal).toBe(true);
+    expect((await describeTopic(clients, '__internal_state')).internal).toBe(false);
 
     // Alter: keys not named keep their value; validateOnly changes nothing; unknown keys are refused.
     const dry = await clients.call('admin', 'alterTopicConfigs', { name: 'orders', configs: [{ name: 'retentionBytes', value: '5000000' }], validateOnly: true });

@@ -64,3 +64,15 @@ export function logConfig(overrides: Partial<LogConfig> = {}): LogConfig {
 export function openLog(dir: string, overrides: Partial<PartitionLogOptions> = {}, config: Partial<LogConfig> = {}): { log: PartitionLog; repairs: string[] } {
   return PartitionLog.openSync({ dir, topic: 't', partition: 0, config: logConfig(config), ...overrides });
 }
+
+/** Overwrites 4 bytes of a real file in place (big-endian int32): damage, as bit rot would leave it. */
+export function overwriteInt32(file: string, position: number, value: number): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const field = Buffer.alloc(4);
+    field.writeInt32BE(value);
+    fs.writeSync(fd, field, 0, 4, position);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -2,11 +2,11 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Broker } from '../broker.js';
 import { fetch, offsetsFromError, type FetchRequestShape } from '../fetch.js';
-import { cancelSignal, errorMessage, unary } from './rpc.js';
+import { errorMessage, unary, withCancelSignal } from './rpc.js';
 
 export function fetchHandler(broker: Broker): grpc.handleUnaryCall<FetchRequestShape, unknown> {
   return unary(broker, 'Fetch', async (request: FetchRequestShape, call) => {
-    const topics = await fetch(broker, request, cancelSignal(broker, call));
+    const topics = await withCancelSignal(broker, call, (signal) => fetch(broker, request, signal));
     return {
       topics: topics.map(({ topic, partitions }) => ({
         topic,

@@ -10,7 +10,7 @@ import { deleteGroup, describeGroup, listGroups, resetOffsets, type GroupDescrip
 import type { GroupStateName } from '../../coordinator/group.js';
 import type { HeartbeatRequest } from '../../coordinator/requests.js';
 import type { Broker } from '../broker.js';
-import { asRunnelError, cancelSignal, errorMessage, unary, type ErrorMessage } from './rpc.js';
+import { asRunnelError, errorMessage, unary, withCancelSignal, type ErrorMessage } from './rpc.js';
 
 type Lists = { topic: string; partitions: number[] }[];
 
@@ -85,7 +85,7 @@ export function groupsHandlers(broker: Broker): grpc.UntypedServiceImplementatio
   return {
     heartbeat: unary(broker, 'Heartbeat', (req: HeartbeatRequest, call: grpc.ServerUnaryCall<HeartbeatRequest, unknown>) =>
       withError(broker, 'Heartbeat', { memberId: req.memberId, memberEpoch: -1, heartbeatIntervalMs: 0, assignment: [], pendingPartitions: [] }, () =>
-        broker.coordinator.heartbeat(req, cancelSignal(broker, call)),
+        withCancelSignal(broker, call, (signal) => broker.coordinator.heartbeat(req, signal)),
       ),
     ),
     commitOffsets: unary(broker, 'CommitOffsets', (req: CommitReq) =>

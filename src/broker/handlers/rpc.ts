@@ -85,15 +85,25 @@ interface CancellableCall {
 }
 
 /**
- * Fires when the client cancels the call or disconnects, or when the broker shuts down. A
- * stream that grpc-js destroys without a 'cancelled' event (a cancel racing the handler's
- * start) is caught by its 'close' event.
+ * Runs `run` with a signal that fires when the client cancels the call or disconnects, or when
+ * the broker shuts down. A stream that grpc-js destroys without a 'cancelled' event (a cancel
+ * racing the handler's start) is caught by its 'close' event.
+ *
+ * The shutdown signal lives as long as the broker, so the call's listener on it is removed
+ * when `run` settles. (`AbortSignal.any` would leave one entry per call on it for good: Node 20
+ * never prunes its dependant-signal set, about 290 MB an hour for one tailing Fetch consumer.)
  */
-export function cancelSignal(broker: Broker, call: CancellableCall): AbortSignal {
+export async function withCancelSignal<T>(broker: Broker, call: CancellableCall, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
+  const shutdown = broker.shutdownSignal;
   const abort = (): void => controller.abort();
-  if (call.cancelled === true || call.destroyed === true || transportClosed(call)) abort();
+  if (shutdown.aborted || call.cancelled === true || call.destroyed === true || transportClosed(call)) abort();
+  else shutdown.addEventListener('abort', abort, { once: true });
   call.on('cancelled', abort);
   call.on('close', abort);
-  return AbortSignal.any([controller.signal, broker.shutdownSignal]);
+  try {
+    return await run(controller.signal);
+  } finally {
+    shutdown.removeEventListener('abort', abort);
+  }
 }

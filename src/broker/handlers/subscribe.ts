@@ -6,12 +6,11 @@ import type * as grpc from '@grpc/grpc-js';
 import { RunnelError } from '../../common/errors.js';
 import type { Broker } from '../broker.js';
 import { subscribe, type SubscribeMessage, type SubscribeRequestShape } from '../subscribe.js';
-import { asRunnelError, cancelSignal, errorMessage, observe, toServiceError } from './rpc.js';
+import { asRunnelError, errorMessage, observe, toServiceError, withCancelSignal } from './rpc.js';
 
 export function subscribeHandler(broker: Broker): grpc.handleServerStreamingCall<SubscribeRequestShape, unknown> {
   return (call) => {
     const started = process.hrtime.bigint();
-    const signal = cancelSignal(broker, call);
     const sink = {
       write: (m: SubscribeMessage): boolean =>
         call.write({ topic: m.topic, partition: m.partition, records: m.records, nextOffset: m.nextOffset, offsets: m.offsets, error: errorMessage(m.error) }),
@@ -32,7 +31,7 @@ export function subscribeHandler(broker: Broker): grpc.handleServerStreamingCall
           abort.addEventListener('abort', done, { once: true });
         }),
     };
-    const run = broker.isClosing ? Promise.reject(new RunnelError('BROKER_SHUTTING_DOWN')) : subscribe(broker, call.request, sink, signal);
+    const run = broker.isClosing ? Promise.reject(new RunnelError('BROKER_SHUTTING_DOWN')) : withCancelSignal(broker, call, (signal) => subscribe(broker, call.request, sink, signal));
     run.then(
       () => {
         observe(broker, 'Subscribe', started, 'NONE');

@@ -122,7 +122,7 @@ export class Admin {
     only(await this.deleteTopics([name]), 'deleteTopic');
   }
 
-  /** Topics sorted by name; internal ones (names starting with "__") only when asked. */
+  /** Topics sorted by name; internal ones (the names Runnel reserves, e.g. __consumer_offsets) only when asked. */
   async listTopics(options: { includeInternal?: boolean } = {}): Promise<TopicSummary[]> {
     const response = await this.call<{ topics: TopicSummary[] }>('admin', 'listTopics', { includeInternal: options.includeInternal === true });
     return response.topics.map(({ name, partitions, internal }) => ({ name, partitions, internal })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
