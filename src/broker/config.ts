@@ -33,6 +33,10 @@
  * limits.recentBatchCacheBytes     4 MiB           0..1 GiB (0 = off)   RUNNEL_RECENT_BATCH_CACHE_BYTES
  * limits.http2WindowBytes          4 MiB           65535..2^31-1        RUNNEL_HTTP2_WINDOW_BYTES
  * limits.producerIdsPerConnectionPerMinute 1000   1..1000000           RUNNEL_PRODUCER_IDS_PER_CONNECTION_PER_MINUTE
+ * limits.maxRequestBytesInFlight   128 MiB         1 KiB..2^31-1        RUNNEL_MAX_REQUEST_BYTES_IN_FLIGHT
+ * limits.maxConnections            1000            1..1000000           RUNNEL_MAX_CONNECTIONS
+ * limits.maxConnectionsPerAddress  100             1..1000000           RUNNEL_MAX_CONNECTIONS_PER_ADDRESS
+ * limits.maxStreamsPerConnection   100             1..10000             RUNNEL_MAX_STREAMS_PER_CONNECTION
  * log.segmentBytes                 1 GiB           see log-config.ts    RUNNEL_LOG_SEGMENT_BYTES
  * log.segmentMs                    7 days                               RUNNEL_LOG_SEGMENT_MS
  * log.indexIntervalBytes           4096                                 RUNNEL_LOG_INDEX_INTERVAL_BYTES
@@ -56,7 +60,8 @@
  * groups.offsetsRetentionCheckIntervalMs 10 min    1000..1 day          RUNNEL_GROUPS_OFFSETS_RETENTION_CHECK_INTERVAL_MS
  *
  * Cross-field rules: limits.subscribeMaxBytes <= limits.fetchMaxBytes; log.maxBatchBytes <=
- * limits.maxRequestBytes; defaultPartitions <= limits.maxPartitionsPerTopic <=
+ * limits.maxRequestBytes <= limits.maxRequestBytesInFlight; limits.maxConnectionsPerAddress <=
+ * limits.maxConnections; defaultPartitions <= limits.maxPartitionsPerTopic <=
  * limits.maxPartitionsPerBroker; metricsListen and listen use different ports unless one is 0;
  * groups.minSessionTimeoutMs <= groups.defaultSessionTimeoutMs <= groups.maxSessionTimeoutMs.
  * (Each member heartbeats every min(groups.heartbeatIntervalMs, its session timeout / 3).)
@@ -109,6 +114,16 @@ export interface BrokerLimits {
   http2WindowBytes: number;
   /** Fresh producer ids (InitProducerId) one client connection may take per minute (KIP-936). */
   producerIdsPerConnectionPerMinute: number;
+  /**
+   * Request bytes being received at once, broker-wide (Kafka's queued.max.request.bytes): each
+   * message's length is reserved before its body is read (http2-admission.ts).
+   */
+  maxRequestBytesInFlight: number;
+  /** Client connections (HTTP/2 sessions) at once, and from one remote address. */
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  /** Concurrent gRPC calls (HTTP/2 streams) per connection: each may hold a stream window of unread bytes. */
+  maxStreamsPerConnection: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -179,6 +194,10 @@ export const DEFAULT_BROKER_CONFIG: Readonly<BrokerConfig> = deepFreeze<BrokerCo
     recentBatchCacheBytes: 4 * MiB,
     http2WindowBytes: 4 * MiB,
     producerIdsPerConnectionPerMinute: 1000,
+    maxRequestBytesInFlight: 128 * MiB,
+    maxConnections: 1000,
+    maxConnectionsPerAddress: 100,
+    maxStreamsPerConnection: 100,
   },
   groups: (({ maxPartitionsPerRequest: _, ...groups }) => groups)(DEFAULT_COORDINATOR_CONFIG),
 });
@@ -236,6 +255,10 @@ const LIMIT_KINDS: Record<keyof BrokerLimits, ValueKind> = {
   recentBatchCacheBytes: int(0, GiB),
   http2WindowBytes: int(HTTP2_WINDOW_BYTES_MIN, HTTP2_WINDOW_BYTES_MAX),
   producerIdsPerConnectionPerMinute: int(1, 1_000_000),
+  maxRequestBytesInFlight: int(KiB, INT32_MAX),
+  maxConnections: int(1, 1_000_000),
+  maxConnectionsPerAddress: int(1, 1_000_000),
+  maxStreamsPerConnection: int(1, 10_000),
 };
 
 const GROUPS_KINDS: Record<keyof GroupsConfig, ValueKind> = {
@@ -569,6 +592,8 @@ function assemble(sources: Sources): BrokerConfig {
 const AT_MOST_RULES: readonly (readonly [string, string])[] = [
   ['limits.subscribeMaxBytes', 'limits.fetchMaxBytes'],
   ['log.maxBatchBytes', 'limits.maxRequestBytes'],
+  ['limits.maxRequestBytes', 'limits.maxRequestBytesInFlight'],
+  ['limits.maxConnectionsPerAddress', 'limits.maxConnections'],
   ['defaultPartitions', 'limits.maxPartitionsPerTopic'],
   ['limits.maxPartitionsPerTopic', 'limits.maxPartitionsPerBroker'],
   ['groups.minSessionTimeoutMs', 'groups.defaultSessionTimeoutMs'],

@@ -30,15 +30,22 @@ type CreateHttp2Server = (credentials: grpc.ServerCredentials) => http2.Http2Ser
  * stream and connection receive windows. Returns false (and logs) when grpc-js offers no hook.
  */
 export function widenReceiveWindows(server: grpc.Server, windowBytes: number, logger: Logger): boolean {
+  const hooked = onHttp2Sessions(server, (session) => widenSession(session, windowBytes, logger));
+  if (!hooked) logger.warn({ windowBytes }, 'this grpc-js has no createHttp2Server hook: HTTP/2 receive windows stay at 64 KiB');
+  return hooked;
+}
+
+/**
+ * Calls `listener` for every HTTP/2 session the server accepts from now on, before grpc-js
+ * handles any of its streams. Returns false when this grpc-js offers no hook.
+ */
+export function onHttp2Sessions(server: grpc.Server, listener: (session: http2.ServerHttp2Session) => void): boolean {
   const hooked = server as unknown as { createHttp2Server?: CreateHttp2Server };
   const original = hooked.createHttp2Server;
-  if (typeof original !== 'function') {
-    logger.warn({ windowBytes }, 'this grpc-js has no createHttp2Server hook: HTTP/2 receive windows stay at 64 KiB');
-    return false;
-  }
+  if (typeof original !== 'function') return false;
   hooked.createHttp2Server = function (this: grpc.Server, credentials: grpc.ServerCredentials): http2.Http2Server {
     const http2Server = original.call(this, credentials);
-    http2Server.on('session', (session: http2.ServerHttp2Session) => widenSession(session, windowBytes, logger));
+    http2Server.on('session', listener);
     return http2Server;
   };
   return true;

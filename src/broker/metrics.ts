@@ -26,6 +26,24 @@ export class BrokerMetrics {
   readonly subscribeStreams = new Gauge({ name: 'runnel_subscribe_streams', help: 'Open Subscribe streams', registers: [this.registry] });
   readonly parkedFetches = new Gauge({ name: 'runnel_parked_fetches', help: 'Fetches waiting for data (long poll)', registers: [this.registry] });
   readonly duplicates = new Counter({ name: 'runnel_idempotent_duplicates_total', help: 'Retried batches answered from producer state', registers: [this.registry] });
+  readonly refusedConnections = new Counter({ name: 'runnel_connections_refused_total', help: 'Connections refused by limits.maxConnections or maxConnectionsPerAddress', registers: [this.registry] });
+
+  /** Gauges of what the HTTP/2 admission holds, read when scraped. */
+  watchAdmission(admission: { connectionCount: number }, budget: { inFlightBytes: number; waitingCount: number }): void {
+    const gauge = (name: string, help: string, value: () => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect(this: Gauge) {
+          this.set(value());
+        },
+      });
+    };
+    gauge('runnel_connections', 'Open client connections', () => admission.connectionCount);
+    gauge('runnel_request_bytes_in_flight', 'Request bytes reserved by messages being received (limits.maxRequestBytesInFlight)', () => budget.inFlightBytes);
+    gauge('runnel_request_streams_waiting', 'Streams not read while they wait for request bytes', () => budget.waitingCount);
+  }
 
   constructor(logs: () => LogManager | undefined) {
     collectDefaultMetrics({ register: this.registry, prefix: 'runnel_' });

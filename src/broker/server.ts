@@ -22,7 +22,9 @@ import { initProducerIdHandler } from './handlers/init-producer-id.js';
 import { listOffsetsHandler } from './handlers/list-offsets.js';
 import { produceHandler, produceStreamHandler } from './handlers/produce.js';
 import { subscribeHandler } from './handlers/subscribe.js';
-import { widenReceiveWindows } from './http2-window.js';
+import { Http2Admission } from './http2-admission.js';
+import { onHttp2Sessions, widenReceiveWindows } from './http2-window.js';
+import { RequestBudget } from './request-budget.js';
 
 /** Room for the gRPC frame and the response fields around the records of a fetch. */
 const RESPONSE_OVERHEAD_BYTES = 1024 * 1024;
@@ -45,9 +47,17 @@ export async function startBroker(config: BrokerConfig, logger: Logger = createL
   const runnel = (grpc.loadPackageDefinition(packageDefinition) as unknown as { runnel: { v1: Record<string, ServiceClient> } }).runnel.v1;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.limits.maxRequestBytes,
+    'grpc.max_concurrent_streams': config.limits.maxStreamsPerConnection,
     'grpc.max_send_message_length': Math.max(config.limits.fetchMaxBytes, config.limits.subscribeMaxBytes) + RESPONSE_OVERHEAD_BYTES,
   });
   widenReceiveWindows(server, config.limits.http2WindowBytes, logger);
+  const { maxConnections, maxConnectionsPerAddress, maxRequestBytes, maxRequestBytesInFlight } = config.limits;
+  const budget = new RequestBudget(maxRequestBytesInFlight);
+  const admission = new Http2Admission({ maxConnections, maxConnectionsPerAddress, maxRequestBytes }, budget, { refusedConnections: () => broker.metrics.refusedConnections.inc() }, logger);
+  broker.metrics.watchAdmission(admission, budget);
+  if (!onHttp2Sessions(server, (session) => admission.admit(session))) {
+    logger.warn('this grpc-js has no createHttp2Server hook: connections and request bytes in flight are not bounded');
+  }
   server.addService(runnel.Broker!.service, {
     Produce: produceHandler(broker),
     ProduceStream: produceStreamHandler(broker),
