@@ -3,7 +3,7 @@
  * after an unclean shutdown, creates and deletes them, and runs the background work: periodic
  * flush (`flushIntervalMs`), retention, compaction and the checkpoints.
  *
- *   <data>/.lock                               pid of the process that owns the directory
+ *   <data>/.lock                               flock'd by the process that owns the directory (dir-lock.ts)
  *   <data>/.clean-shutdown                     present only between a clean close and the next open
  *   <data>/recovery-point-offset-checkpoint    per partition: offsets below are known durable
  *   <data>/log-start-offset-checkpoint         per partition: the log start offset
@@ -20,12 +20,13 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import { validatePartition, validateTopicName } from '../common/topic-name.js';
 import { LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, partitionKey, readCheckpointSync, writeCheckpointSync } from './checkpoints.js';
 import { compactLog, type CompactionResult } from './compaction.js';
+import { DirLock } from './dir-lock.js';
 import { fsyncDirSync, writeFileAtomicSync } from './file-io.js';
 import { resolveLogConfig, type LogConfig } from './log-config.js';
 import { PartitionLog } from './partition-log.js';
 
 export const CLEAN_SHUTDOWN_FILE = '.clean-shutdown';
-export const LOCK_FILE = '.lock';
+export { LOCK_FILE } from './dir-lock.js';
 const DELETE_SUFFIX = '-delete';
 const PARTITION_DIR_PATTERN = /^(.+)-(\d+)$/;
 
@@ -62,6 +63,7 @@ export class LogManager {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly compactedAtRoll = new Map<PartitionLog, number>();
   private closed = false;
+  private lock: DirLock | null = null;
   private backgroundBusy = false;
   report: OpenReport = { cleanShutdown: true, partitions: 0, repairs: [] };
 
@@ -74,7 +76,12 @@ export class LogManager {
 
   static open(options: LogManagerOptions): LogManager {
     const manager = new LogManager(options);
-    manager.openSync();
+    try {
+      manager.openSync();
+    } catch (err) {
+      manager.lock?.releaseSync();
+      throw err;
+    }
     if (options.background !== false) manager.startBackground();
     return manager;
   }
@@ -83,7 +90,7 @@ export class LogManager {
     fs.mkdirSync(this.dataDir, { recursive: true });
     // A new, empty directory has nothing to recover: it counts as cleanly shut down.
     const fresh = fs.readdirSync(this.dataDir).length === 0;
-    this.acquireLockSync();
+    this.lock = DirLock.acquireSync(this.dataDir);
     const marker = path.join(this.dataDir, CLEAN_SHUTDOWN_FILE);
     const markerFound = fs.existsSync(marker);
     const cleanShutdown = fresh || markerFound;
@@ -134,24 +141,6 @@ export class LogManager {
     });
     this.logs.set(key, log);
     return repairs;
-  }
-
-  /**
-   * One process per data directory. The lock holds the owner's pid; a lock left by a process
-   * that no longer runs (a crash) is taken over.
-   */
-  private acquireLockSync(): void {
-    const lock = path.join(this.dataDir, LOCK_FILE);
-    let owner = NaN;
-    try {
-      owner = Number(fs.readFileSync(lock, 'utf8').trim());
-    } catch {
-      // no lock yet
-    }
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processIsAlive(owner)) {
-      throw new RunnelError('STORAGE_ERROR', `data directory ${this.dataDir} is in use by process ${owner}`);
-    }
-    writeFileAtomicSync(lock, `${process.pid}\n`);
   }
 
   private configFor(topic: string): LogConfig {
@@ -299,9 +288,12 @@ export class LogManager {
         this.logger.error({ err, topic: log.topic, partition: log.partition }, 'close failed');
       }
     }
-    this.writeCheckpointsSync();
-    if (clean) writeFileAtomicSync(path.join(this.dataDir, CLEAN_SHUTDOWN_FILE), '');
-    fs.rmSync(path.join(this.dataDir, LOCK_FILE), { force: true });
+    try {
+      this.writeCheckpointsSync();
+      if (clean) writeFileAtomicSync(path.join(this.dataDir, CLEAN_SHUTDOWN_FILE), '');
+    } finally {
+      this.lock?.releaseSync();
+    }
   }
 
   /** Releases the files without flushing or marking a clean shutdown, as a crash would (tests). */
@@ -309,19 +301,11 @@ export class LogManager {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
     for (const log of this.allLogs()) log.closeAbruptly();
-    fs.rmSync(path.join(this.dataDir, LOCK_FILE), { force: true });
+    // As at a crash: the kernel drops the lock with the descriptor.
+    this.lock?.releaseSync();
   }
 
   private checkOpen(): void {
     if (this.closed) throw new RunnelError('LOG_CLOSED', 'the log manager is closed');
-  }
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -118,7 +118,7 @@ describe.skipIf(!canUnshare)('data-directory lock across PID namespaces (needs r
     expect(second.exit?.code).not.toBe(0);
     const stderrLines = second.stderr.trim().split('\n');
     expect(stderrLines).toHaveLength(1);
-    expect(stderrLines[0]).toMatch(/^runnel: STORAGE_ERROR: data directory .* is locked by another process/);
+    expect(stderrLines[0]).toMatch(/^runnel: STORAGE_ERROR: .*data directory .* is locked by another process/);
     expect(stderrLines[0]).toContain('pid 1'); // it names the recorded owner
     expect(first.exit).toBeNull();
 
