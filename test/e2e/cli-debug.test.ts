@@ -220,6 +220,32 @@ describe('runnel debug dump-log', () => {
     expect(lines.at(-1)).toMatch(/^summary: .* 2 problems$/);
   });
 
+  it('prints the entries of an offset index and a time index, flagging one that breaks the rules', async () => {
+    const dataDir = await buildDataDir();
+    const index = segments(dataDir, '.index')[1];
+    const base = Number(path.basename(index).slice(0, 20));
+    const entries = fs.readFileSync(index);
+    const dumped = await runnel(['debug', 'dump-log', index]);
+    expect(dumped.code, dumped.stderr).toBe(0);
+    const lines = dumped.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`Dumping ${index}`);
+    expect(lines.slice(1, -1)).toEqual(
+      Array.from({ length: entries.length / 8 }, (_, i) => `offset: ${base + entries.readUInt32BE(i * 8)} position: ${entries.readUInt32BE(i * 8 + 4)}`),
+    );
+    expect(lines.at(-1)).toBe(`summary: ${entries.length / 8} entries, 0 problems`);
+
+    const timeIndex = segments(dataDir, '.timeindex')[1];
+    const times = fs.readFileSync(timeIndex);
+    times.writeBigInt64BE(0n, 12); // entry 1 goes back in time
+    fs.writeFileSync(timeIndex, times);
+    const bad = await runnel(['debug', 'dump-log', timeIndex]);
+    expect(bad.code).toBe(1);
+    const timeLines = bad.stdout.trim().split('\n');
+    expect(timeLines[1]).toBe(`timestamp: ${times.readBigInt64BE(0)} offset: ${base + times.readUInt32BE(8)}`);
+    expect(timeLines[2]).toBe(`timestamp: 0 offset: ${base + times.readUInt32BE(20)} damage: entries go backwards`);
+    expect(timeLines.at(-1)).toBe(`summary: ${times.length / 12} entries, 1 problem`);
+  });
+
   it('says in one line that a file does not exist', async () => {
     const result = await runnel(['debug', 'dump-log', path.join(tempDir(), '00000000000000000000.log')]);
     expect(result.code).not.toBe(0);
