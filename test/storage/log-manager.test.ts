@@ -122,6 +122,14 @@ describe('LogManager', () => {
     manager.closeAbruptly();
   });
 
+  it('answers STORAGE_ERROR naming the lock file when it cannot be opened', () => {
+    const dataDir = tempDir();
+    fs.mkdirSync(path.join(dataDir, LOCK_FILE)); // EISDIR, as EACCES or EROFS would be for a non-root broker
+    const err = errorOf(() => open(dataDir));
+    expect(err?.code).toBe('STORAGE_ERROR');
+    expect(err?.message).toContain(`lock ${path.join(dataDir, LOCK_FILE)}`);
+  });
+
   it('takes over a lock file left by an owner that is gone, whatever pid, host or boot it names', () => {
     const dataDir = tempDir();
     // PID 1 is alive in every PID namespace, so a PID file naming it would block forever.
