@@ -28,7 +28,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RunnelError } from '../common/errors.js';
+import { RunnelError, storageError } from '../common/errors.js';
 import { writeFullySync } from './file-io.js';
 
 export const LOCK_FILE = '.lock';
@@ -62,7 +62,12 @@ export class DirLock {
    */
   static acquireSync(dataDir: string): DirLock {
     const file = path.join(dataDir, LOCK_FILE);
-    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    } catch (err) {
+      throw storageError(err, `open the lock ${file}`);
+    }
     try {
       if (!flockNonBlockingSync(fd, 'exclusive', file)) {
         throw new RunnelError(
@@ -77,7 +82,7 @@ export class DirLock {
       return new DirLock(file, fd);
     } catch (err) {
       fs.closeSync(fd);
-      throw err;
+      throw storageError(err, `lock ${file}`);
     }
   }
 
