@@ -155,6 +155,29 @@ describe('runnel debug verify', () => {
     expect(damage).toContainEqual(expect.stringMatching(new RegExp(`^damage: ${logStart}: ${TOPIC}-0 .*999999.*log end`)));
   });
 
+  it('allows the gaps of a compacted log, as its topic file or --default-cleanup-policy says, and calls them damage otherwise', async () => {
+    const dataDir = tempDir('runnel-debug-');
+    const manager = LogManager.open({ dataDir, background: false, defaultConfig: { ...logs, cleanupPolicy: 'compact', deleteRetentionMs: 0 } });
+    const log = manager.createLog('table', 0);
+    for (let i = 0; i < BATCHES; i++) await log.append(makeBatch({ keys: ['a', `b${i % 4}`, `c${i}`], valueBytes: 64, timestampMs: 1_700_000_000_000 + i }));
+    const [result] = await manager.runCompaction({ force: true });
+    expect(result?.recordsRemoved).toBeGreaterThan(0);
+    await manager.close();
+
+    const withoutPolicy = await runnel(['debug', 'verify', dataDir]);
+    expect(withoutPolicy.code, withoutPolicy.stdout).toBe(1); // read as a delete-policy log: its gaps are damage
+    const flagged = await runnel(['debug', 'verify', '--default-cleanup-policy', 'compact', dataDir]);
+    expect(flagged.code, flagged.stdout).toBe(0);
+    fs.mkdirSync(path.join(dataDir, 'meta', 'topics'), { recursive: true });
+    fs.writeFileSync(path.join(dataDir, 'meta', 'topics', 'table.json'), JSON.stringify({ name: 'table', configs: { cleanupPolicy: 'compact' } }));
+    const fromTopicFile = await runnel(['debug', 'verify', dataDir]);
+    expect(fromTopicFile.code, fromTopicFile.stdout).toBe(0);
+    expect(fromTopicFile.stdout).toMatch(/^verified 1 partitions, \d+ segments, \d+ batches: 0 problems$/m);
+    const badFlag = await runnel(['debug', 'verify', '--default-cleanup-policy', 'sometimes', dataDir]);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^runnel: INVALID_ARGUMENT: .*cleanup-policy/)]);
+  });
+
   it('refuses a directory that a running broker holds, and says so in one line', async () => {
     const dataDir = await buildDataDir();
     const manager = LogManager.open({ dataDir, background: false, defaultConfig: logs });
