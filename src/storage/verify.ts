@@ -29,7 +29,15 @@ export interface VerifyReport extends Findings {
   batches: number;
 }
 
-export function verifyDataDirSync(dataDir: string): VerifyReport {
+export interface VerifyOptions {
+  /**
+   * The broker's `log.cleanupPolicy`, for topics whose file sets none (the broker's config is
+   * not in the data directory). Default `delete`, the built-in default.
+   */
+  defaultCleanupPolicy?: 'delete' | 'compact';
+}
+
+export function verifyDataDirSync(dataDir: string, options: VerifyOptions = {}): VerifyReport {
   const stat = fs.statSync(dataDir, { throwIfNoEntry: false });
   if (stat?.isDirectory() !== true) throw new RunnelError('INVALID_ARGUMENT', `${dataDir} is not a directory`);
   const lock = probeDirLockSync(dataDir);
@@ -45,7 +53,8 @@ export function verifyDataDirSync(dataDir: string): VerifyReport {
     const topic = PARTITION_DIR.exec(name)?.[1];
     const dir = path.join(dataDir, name);
     if (topic === undefined || !fs.statSync(dir).isDirectory()) continue;
-    const summary = verifyPartitionDirSync(dir, { denseOffsets: !isCompacted(dataDir, topic, report) });
+    const compacted = isCompacted(dataDir, topic, options.defaultCleanupPolicy ?? 'delete', report);
+    const summary = verifyPartitionDirSync(dir, { denseOffsets: !compacted });
     logs.set(name, summary);
     report.damage.push(...summary.damage);
     report.notes.push(...summary.notes);
@@ -84,17 +93,17 @@ function checkCheckpoint(file: string, logs: Map<string, PartitionSummary>, out:
 
 /**
  * Whether a topic's log may have gaps (cleanupPolicy compact), from its topic file
- * (`meta/topics/<topic>.json`, see topic-registry.ts). When that cannot be read, gaps are
- * allowed (a note says so): verify must not call a compacted log damaged.
+ * (`meta/topics/<topic>.json`, see topic-registry.ts), else the broker default. When the file
+ * cannot be read, gaps are allowed (a note says so): verify must not call a compacted log damaged.
  */
-function isCompacted(dataDir: string, topic: string, out: Findings): boolean {
+function isCompacted(dataDir: string, topic: string, defaultPolicy: string, out: Findings): boolean {
   if (COMPACTED_INTERNAL_TOPICS.has(topic)) return true;
   const file = path.join(dataDir, 'meta', 'topics', `${topic}.json`);
   try {
     const metadata = JSON.parse(fs.readFileSync(file, 'utf8')) as { configs?: Record<string, unknown> };
-    return metadata.configs?.cleanupPolicy === 'compact';
+    return (metadata.configs?.cleanupPolicy ?? defaultPolicy) === 'compact';
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return defaultPolicy === 'compact';
     out.notes.push(`${file}: unreadable (${String(err)}); gaps between batches of ${topic} are not checked`);
     return true;
   }

@@ -11,7 +11,7 @@
  * broker holds it).
  */
 import type { Command } from 'commander';
-import { isRunnelError } from '../../common/errors.js';
+import { RunnelError, isRunnelError } from '../../common/errors.js';
 import { verifyDataDirSync } from '../../storage/verify.js';
 import { dumpFile, out, plural } from './dump-log.js';
 
@@ -30,9 +30,12 @@ export function registerDebugCommands(program: Command): void {
   debug
     .command('verify <dataDir>')
     .description('check a stopped broker\'s data directory: CRCs, record walks, gaps, indexes, checkpoints (exit 0 clean, 1 damage, 2 cannot run)')
-    .action((dataDir: string) => {
+    .option('--default-cleanup-policy <policy>', 'the broker\'s log.cleanupPolicy, for topics that set none: delete or compact', 'delete')
+    .action((dataDir: string, flags: { defaultCleanupPolicy: string }) => {
       try {
-        const report = verifyDataDirSync(dataDir);
+        const policy = flags.defaultCleanupPolicy;
+        if (policy !== 'delete' && policy !== 'compact') throw new RunnelError('INVALID_ARGUMENT', `--default-cleanup-policy takes delete or compact, got "${policy}"`);
+        const report = verifyDataDirSync(dataDir, { defaultCleanupPolicy: policy });
         for (const line of report.damage) out(`damage: ${line}`);
         for (const line of report.notes) out(`note: ${line}`);
         out(`verified ${report.partitions} partitions, ${report.segments} segments, ${report.batches} batches: ${plural(report.damage.length, 'problem')}`);
