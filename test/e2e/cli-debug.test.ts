@@ -7,7 +7,7 @@
  * a non-zero exit; a clean directory exits 0; neither tool changes a byte of what it reads.
  */
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -267,6 +267,23 @@ describe('runnel debug dump-log', () => {
     expect(timeLines[1]).toBe(`timestamp: ${times.readBigInt64BE(0)} offset: ${base + times.readUInt32BE(8)}`);
     expect(timeLines[2]).toBe(`timestamp: 0 offset: ${base + times.readUInt32BE(20)} damage: entries go backwards`);
     expect(timeLines.at(-1)).toBe(`summary: ${times.length / 12} entries, 1 problem`);
+  });
+
+  it('stops quietly when its reader goes away (dump-log | head)', async () => {
+    const dataDir = tempDir('runnel-debug-');
+    const manager = LogManager.open({ dataDir, background: false, defaultConfig: { ...logs, segmentBytes: 8 * 1024 * 1024, maxBatchBytes: 1024 * 1024 } });
+    const log = manager.createLog(TOPIC, 0);
+    for (let i = 0; i < 200; i++) await log.append(makeBatch({ records: 50, valueBytes: 8 }));
+    await manager.close();
+    const file = segments(dataDir)[0];
+    // Far more output than a pipe buffer holds, so the tool is still writing when the reader leaves.
+    const child = spawn(process.execPath, [CLI, 'debug', 'dump-log', '--records', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.once('close', (exitCode) => resolve(exitCode)));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   it('says in one line that a file does not exist', async () => {
