@@ -12,48 +12,54 @@ import { OFFSET_INDEX_ENTRY_BYTES } from '../../storage/offset-index.js';
 import { INDEX_SUFFIX, TIME_INDEX_SUFFIX } from '../../storage/segment.js';
 import { scanSegmentFileSync, type ScannedBatch } from '../../storage/segment-scan.js';
 import { TIME_INDEX_ENTRY_BYTES } from '../../storage/time-index.js';
-
-export function out(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
+import type { LineOutput } from '../line-output.js';
 
 export function plural(count: number, word: string, words = `${word}s`): string {
   return `${count} ${count === 1 ? word : words}`;
 }
 
 /** Dumps a .log, .index or .timeindex file; returns the number of problems found. */
-export function dumpFile(file: string, records: boolean): number {
+export async function dumpFile(out: LineOutput, file: string, records: boolean): Promise<number> {
   if (fs.statSync(file, { throwIfNoEntry: false })?.isFile() !== true) throw new RunnelError('INVALID_ARGUMENT', `${file} is not a file`);
-  if (file.endsWith(INDEX_SUFFIX)) return dumpIndex(file, offsetIndexEntry, OFFSET_INDEX_ENTRY_BYTES);
-  if (file.endsWith(TIME_INDEX_SUFFIX)) return dumpIndex(file, timeIndexEntry, TIME_INDEX_ENTRY_BYTES);
-  return dumpLog(file, records);
+  const problems = file.endsWith(INDEX_SUFFIX)
+    ? await dumpIndex(out, file, offsetIndexEntry, OFFSET_INDEX_ENTRY_BYTES)
+    : file.endsWith(TIME_INDEX_SUFFIX)
+      ? await dumpIndex(out, file, timeIndexEntry, TIME_INDEX_ENTRY_BYTES)
+      : await dumpLog(out, file, records);
+  await out.flush();
+  return problems;
 }
 
 /** Prints the segment file; returns the number of problems found. */
-function dumpLog(file: string, records: boolean): number {
-  out(`Dumping ${file}`);
+async function dumpLog(out: LineOutput, file: string, records: boolean): Promise<number> {
+  await out.line(`Dumping ${file}`);
   let batches = 0;
   let recordCount = 0;
   let bytes = 0;
   let problems = 0;
   const scan = scanSegmentFileSync(file, { denseOffsets: false });
-  for (let step = scan.next(); ; step = scan.next()) {
-    if (step.done === true) {
-      if (step.value.problem !== null) {
-        out(`damage: ${file}:${step.value.position}: ${step.value.problem}`);
-        problems++;
+  try {
+    for (let step = scan.next(); !out.closed; step = scan.next()) {
+      if (step.done === true) {
+        if (step.value.problem !== null) {
+          await out.line(`damage: ${file}:${step.value.position}: ${step.value.problem}`);
+          problems++;
+        }
+        break;
       }
-      break;
+      const batch = step.value;
+      await out.line(describeBatch(batch));
+      if (records) for (const line of describeRecords(batch)) await out.line(line);
+      if (batch.problem !== null) problems++;
+      batches++;
+      recordCount += batch.header.recordCount;
+      bytes += batch.header.sizeBytes;
     }
-    const batch = step.value;
-    out(describeBatch(batch));
-    if (records) for (const line of describeRecords(batch)) out(line);
-    if (batch.problem !== null) problems++;
-    batches++;
-    recordCount += batch.header.recordCount;
-    bytes += batch.header.sizeBytes;
+  } finally {
+    // Closes the file when the loop stopped early (the reader went away).
+    scan.return({ position: 0, problem: null });
   }
-  out(`summary: ${plural(batches, 'batch', 'batches')}, ${plural(recordCount, 'record')}, ${bytes} bytes, ${plural(problems, 'problem')}`);
+  await out.line(`summary: ${plural(batches, 'batch', 'batches')}, ${plural(recordCount, 'record')}, ${bytes} bytes, ${plural(problems, 'problem')}`);
   return problems;
 }
 
@@ -109,25 +115,25 @@ interface IndexEntry {
 }
 
 /** Prints one line per entry, `damage: ...` appended to an entry that breaks the rules. */
-function dumpIndex(file: string, decode: (buf: Buffer, pos: number, baseOffset: number) => IndexEntry, entryBytes: number): number {
+async function dumpIndex(out: LineOutput, file: string, decode: (buf: Buffer, pos: number, baseOffset: number) => IndexEntry, entryBytes: number): Promise<number> {
   if (!/^\d{20}\./.test(path.basename(file))) throw new RunnelError('INVALID_ARGUMENT', `${file}: an index file is named by its segment's base offset, 20 digits`);
   const baseOffset = Number(path.basename(file).slice(0, 20));
   const bytes = fs.readFileSync(file);
-  out(`Dumping ${file}`);
+  await out.line(`Dumping ${file}`);
   const entries = Math.floor(bytes.length / entryBytes);
   let problems = 0;
-  for (let i = 0; i < entries; i++) {
+  for (let i = 0; i < entries && !out.closed; i++) {
     const entry = decode(bytes, i * entryBytes, baseOffset);
     const problem = entry.problem(i > 0 ? bytes.subarray((i - 1) * entryBytes, i * entryBytes) : null);
     if (problem !== null) problems++;
-    out(problem === null ? entry.line : `${entry.line} damage: ${problem}`);
+    await out.line(problem === null ? entry.line : `${entry.line} damage: ${problem}`);
   }
   const trailing = bytes.length - entries * entryBytes;
   if (trailing > 0) {
-    out(`damage: ${file}:${entries * entryBytes}: ${trailing} trailing bytes, not a whole ${entryBytes}-byte entry`);
+    await out.line(`damage: ${file}:${entries * entryBytes}: ${trailing} trailing bytes, not a whole ${entryBytes}-byte entry`);
     problems++;
   }
-  out(`summary: ${plural(entries, 'entry', 'entries')}, ${plural(problems, 'problem')}`);
+  await out.line(`summary: ${plural(entries, 'entry', 'entries')}, ${plural(problems, 'problem')}`);
   return problems;
 }
 
