@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { Pos, computeBatchCrc, readBatchSize } from '../../src/format/batch-header.js';
 import { LogManager } from '../../src/storage/log-manager.js';
 import { makeBatch, tempDir } from '../storage/helpers.js';
 
@@ -104,6 +105,22 @@ describe('runnel debug verify', () => {
     fs.writeFileSync(sealed, bytes);
     const damage = await verifyDamaged(dataDir);
     expect(damage).toEqual([expect.stringMatching(new RegExp(`^damage: ${sealed}:0: .*crc`, 'i'))]);
+  });
+
+  it('reports a CRC-valid batch whose records lie (the record walk), in verify and dump-log', async () => {
+    const dataDir = await buildDataDir();
+    const sealed = segments(dataDir)[0];
+    const bytes = fs.readFileSync(sealed);
+    // The first record's length varint (byte 61, zigzag): claim far more bytes than the batch
+    // holds, then make the CRC right again, as a buggy or hostile writer would.
+    bytes[61] = 0x7e;
+    bytes.writeUInt32BE(computeBatchCrc(bytes.subarray(0, readBatchSize(bytes, 0))), Pos.crc);
+    fs.writeFileSync(sealed, bytes);
+    const damage = await verifyDamaged(dataDir);
+    expect(damage).toEqual([expect.stringMatching(new RegExp(`^damage: ${sealed}:0: batch of offsets 0 to 2: records: `))]);
+    const dumped = await runnel(['debug', 'dump-log', sealed]);
+    expect(dumped.code).toBe(1);
+    expect(dumped.stdout.split('\n').find((line) => line.startsWith('position: 0 '))).toMatch(/crcValid: true records: corrupt record batch: /);
   });
 
   it('reports a truncated middle segment: the partial batch and the offsets missing after it', async () => {
