@@ -65,7 +65,8 @@ async function dumpLog(out: LineOutput, file: string, records: boolean): Promise
 
 function describeBatch({ position, header: h, problem }: ScannedBatch): string {
   const crcValid = problem !== 'crc-mismatch';
-  const recordsStatus = problem === null ? 'ok' : crcValid ? problem : 'not walked (CRC mismatch)';
+  // checkBatchStructure says `records: <why>` for the record walk; this field is already `records`.
+  const recordsStatus = problem === null ? 'ok' : crcValid ? problem.replace(/^records: /, '') : 'not walked (CRC mismatch)';
   return [
     `position: ${position}`,
     `baseOffset: ${h.baseOffset}`,
