@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { isRunnelError } from '../common/errors.js';
 import { registerBenchCommand } from './commands/bench.js';
 import { registerBrokerCommand } from './commands/broker.js';
+import { registerDebugCommands } from './commands/debug.js';
 import { registerGroupsCommands } from './commands/groups.js';
 import { registerProduceConsumeCommands } from './commands/produce-consume.js';
 import { DEFAULT_BROKERS, registerTopicsCommands } from './commands/topics.js';
@@ -16,6 +17,7 @@ registerTopicsCommands(program);
 registerProduceConsumeCommands(program);
 registerBenchCommand(program);
 registerGroupsCommands(program);
+registerDebugCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const code = isRunnelError(err) ? `${err.code}: ` : '';

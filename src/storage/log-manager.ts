@@ -3,7 +3,7 @@
  * after an unclean shutdown, creates and deletes them, and runs the background work: periodic
  * flush (`flushIntervalMs`), retention, compaction and the checkpoints.
  *
- *   <data>/.lock                               pid of the process that owns the directory
+ *   <data>/.lock                               flock'd by the process that owns the directory (dir-lock.ts)
  *   <data>/.clean-shutdown                     present only between a clean close and the next open
  *   <data>/recovery-point-offset-checkpoint    per partition: offsets below are known durable
  *   <data>/log-start-offset-checkpoint         per partition: the log start offset
@@ -25,13 +25,14 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import { validatePartition, validateTopicName } from '../common/topic-name.js';
 import { LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, checkpointedOffset, partitionKey, readCheckpointSync, writeCheckpointSync, type Checkpoint } from './checkpoints.js';
 import { compactLog, type CompactionResult } from './compaction.js';
+import { DirLock } from './dir-lock.js';
 import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from './file-io.js';
 import { resolveLogConfig, type LogConfig } from './log-config.js';
 import { PartitionLog } from './partition-log.js';
 import { readPartitionMetadataSync, writePartitionMetadataSync } from './partition-metadata.js';
 
 export const CLEAN_SHUTDOWN_FILE = '.clean-shutdown';
-export const LOCK_FILE = '.lock';
+export { LOCK_FILE } from './dir-lock.js';
 const DELETE_SUFFIX = '-delete';
 const STRAY_SUFFIX = '-stray';
 const PARTITION_DIR_PATTERN = /^(.+)-(\d+)$/;
@@ -80,7 +81,7 @@ export class LogManager {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly compactedAtRoll = new Map<PartitionLog, number>();
   private closed = false;
-  private lockHeld = false;
+  private lock: DirLock | null = null;
   private readonly backgroundTasks = new Map<BackgroundTask, BackgroundTaskState>();
   report: OpenReport = { cleanShutdown: true, partitions: 0, repairs: [] };
 
@@ -98,7 +99,7 @@ export class LogManager {
     } catch (err) {
       // A refused start (unreadable partition.metadata) must not keep files or the lock.
       for (const log of manager.allLogs()) log.closeAbruptly();
-      if (manager.lockHeld) fs.rmSync(path.join(manager.dataDir, LOCK_FILE), { force: true });
+      manager.lock?.releaseSync();
       throw err;
     }
     if (options.background !== false) manager.startBackground();
@@ -109,7 +110,7 @@ export class LogManager {
     mkdirDurableSync(this.dataDir);
     // A new, empty directory has nothing to recover: it counts as cleanly shut down.
     const fresh = fs.readdirSync(this.dataDir).length === 0;
-    this.acquireLockSync();
+    this.lock = DirLock.acquireSync(this.dataDir);
     const marker = path.join(this.dataDir, CLEAN_SHUTDOWN_FILE);
     const markerFound = fs.existsSync(marker);
     const cleanShutdown = fresh || markerFound;
@@ -169,25 +170,6 @@ export class LogManager {
     });
     this.logs.set(key, log);
     return [recoveryPoint.stale, logStart.stale].filter((p): p is string => p !== null).concat(repairs);
-  }
-
-  /**
-   * One process per data directory. The lock holds the owner's pid; a lock left by a process
-   * that no longer runs (a crash) is taken over.
-   */
-  private acquireLockSync(): void {
-    const lock = path.join(this.dataDir, LOCK_FILE);
-    let owner = NaN;
-    try {
-      owner = Number(fs.readFileSync(lock, 'utf8').trim());
-    } catch {
-      // no lock yet
-    }
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processIsAlive(owner)) {
-      throw new RunnelError('STORAGE_ERROR', `data directory ${this.dataDir} is in use by process ${owner}`);
-    }
-    writeFileAtomicSync(lock, `${process.pid}\n`);
-    this.lockHeld = true;
   }
 
   private configFor(topic: string): LogConfig {
@@ -408,9 +390,12 @@ export class LogManager {
         this.logger.error({ err, topic: log.topic, partition: log.partition }, 'close failed');
       }
     }
-    this.writeCheckpointsSync();
-    if (clean) writeFileAtomicSync(path.join(this.dataDir, CLEAN_SHUTDOWN_FILE), '');
-    fs.rmSync(path.join(this.dataDir, LOCK_FILE), { force: true });
+    try {
+      this.writeCheckpointsSync();
+      if (clean) writeFileAtomicSync(path.join(this.dataDir, CLEAN_SHUTDOWN_FILE), '');
+    } finally {
+      this.lock?.releaseSync();
+    }
   }
 
   /** Releases the files without flushing or marking a clean shutdown, as a crash would (tests). */
@@ -418,19 +403,11 @@ export class LogManager {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
     for (const log of this.allLogs()) log.closeAbruptly();
-    fs.rmSync(path.join(this.dataDir, LOCK_FILE), { force: true });
+    // As at a crash: the kernel drops the lock with the descriptor.
+    this.lock?.releaseSync();
   }
 
   private checkOpen(): void {
     if (this.closed) throw new RunnelError('LOG_CLOSED', 'the log manager is closed');
-  }
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { snapshotFiles } from '../../src/broker/producer-snapshots.js';
+import { DirLock } from '../../src/storage/dir-lock.js';
 import { LogManager } from '../../src/storage/log-manager.js';
 import { makeBatch, tempDir } from '../storage/helpers.js';
 import { startTestBroker, stopTestBroker, type Clients } from './helpers.js';
@@ -169,7 +170,8 @@ describe('partition.metadata (hardening #6)', () => {
     }
     expect(message).toContain(path.join(dir, 'partition.metadata'));
     expect(message).not.toContain('\n');
-    expect(fs.existsSync(path.join(dataDir, '.lock'))).toBe(false);
+    // The directory was released: the flock on .lock is free (the file itself stays; dir-lock.ts).
+    DirLock.acquireSync(dataDir).releaseSync();
     fs.rmSync(path.join(dir, 'partition.metadata'));
     const reopened = LogManager.open({ dataDir, background: false });
     expect(reopened.requireLog('t', 0).topicId).toBeNull(); // adopted by the registry's reconcile

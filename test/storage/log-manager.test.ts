@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/common/clock.js';
-import { isRunnelError } from '../../src/common/errors.js';
+import { isRunnelError, type RunnelError } from '../../src/common/errors.js';
 import { readCheckpointSync } from '../../src/storage/checkpoints.js';
 import { CLEAN_SHUTDOWN_FILE, LOCK_FILE, LogManager } from '../../src/storage/log-manager.js';
 import { makeBatch, tempDir } from './helpers.js';
@@ -11,6 +12,16 @@ const smallLogs = { segmentBytes: 4096, maxBatchBytes: 4096, indexIntervalBytes:
 
 function open(dataDir: string, extra: Partial<Parameters<typeof LogManager.open>[0]> = {}): LogManager {
   return LogManager.open({ dataDir, background: false, defaultConfig: smallLogs, ...extra });
+}
+
+function errorOf(fn: () => unknown): RunnelError | null {
+  try {
+    fn();
+  } catch (err) {
+    if (isRunnelError(err)) return err;
+    throw err;
+  }
+  return null;
 }
 
 function codeOf(fn: () => unknown): string {
@@ -35,7 +46,8 @@ describe('LogManager', () => {
     manager.createLog('_internal-x', 0);
     await manager.close();
     expect(fs.existsSync(path.join(dataDir, CLEAN_SHUTDOWN_FILE))).toBe(true);
-    expect(fs.existsSync(path.join(dataDir, LOCK_FILE))).toBe(false);
+    // The lock file stays (an unlinked lock file could be locked twice); the lock itself is released.
+    expect(fs.existsSync(path.join(dataDir, LOCK_FILE))).toBe(true);
     const recovery = readCheckpointSync(path.join(dataDir, 'recovery-point-offset-checkpoint'));
     expect(recovery.problem).toBeNull();
     expect(Object.fromEntries(recovery.offsets)).toEqual({ 'orders.v1-0': 2, 'orders.v1-1': 4, 'orders.v1-2': 6, '_internal-x-0': 0 });
@@ -81,14 +93,52 @@ describe('LogManager', () => {
     manager.closeAbruptly();
   });
 
-  it('refuses a data directory owned by another live process, and takes over a stale lock', () => {
+  it('refuses a data directory locked by another open manager, even in this process, and opens it once that one crashed', () => {
     const dataDir = tempDir();
-    fs.writeFileSync(path.join(dataDir, LOCK_FILE), `${process.ppid}\n`);
-    expect(codeOf(() => open(dataDir))).toBe('STORAGE_ERROR');
-    fs.writeFileSync(path.join(dataDir, LOCK_FILE), '999999999\n');
+    const first = open(dataDir);
+    // A PID file names this very process here: only a real lock can refuse the second open.
+    const refused = errorOf(() => open(dataDir));
+    expect(refused?.code).toBe('STORAGE_ERROR');
+    expect(refused?.message).toMatch(new RegExp(`data directory ${dataDir} is locked by another process.*pid ${process.pid}`));
+    first.closeAbruptly(); // as a crash: the kernel drops the lock, the file stays
+    expect(fs.existsSync(path.join(dataDir, LOCK_FILE))).toBe(true);
+    const second = open(dataDir);
+    second.closeAbruptly();
+  });
+
+  it('refuses a directory whose lock another process holds, whatever the lock file says, until that process ends', async () => {
+    const dataDir = tempDir();
+    const lockFile = path.join(dataDir, LOCK_FILE);
+    // Another process (flock(1) from util-linux) holds the lock; the file is empty, as after a
+    // crash right after the lock was taken.
+    const holder = spawn('flock', ['--exclusive', lockFile, '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const locked = await new Promise<string>((resolve) => holder.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+    expect(locked.trim()).toBe('locked');
+    expect(errorOf(() => open(dataDir))?.message).toMatch(/is locked by another process.*owner unknown/);
+    const ended = new Promise((resolve) => holder.once('close', resolve));
+    holder.stdin.end(); // cat exits, flock with it, and the lock is released
+    await ended;
     const manager = open(dataDir);
-    expect(fs.readFileSync(path.join(dataDir, LOCK_FILE), 'utf8').trim()).toBe(String(process.pid));
     manager.closeAbruptly();
+  });
+
+  it('answers STORAGE_ERROR naming the lock file when it cannot be opened', () => {
+    const dataDir = tempDir();
+    fs.mkdirSync(path.join(dataDir, LOCK_FILE)); // EISDIR, as EACCES or EROFS would be for a non-root broker
+    const err = errorOf(() => open(dataDir));
+    expect(err?.code).toBe('STORAGE_ERROR');
+    expect(err?.message).toContain(`lock ${path.join(dataDir, LOCK_FILE)}`);
+  });
+
+  it('takes over a lock file left by an owner that is gone, whatever pid, host or boot it names', () => {
+    const dataDir = tempDir();
+    // PID 1 is alive in every PID namespace, so a PID file naming it would block forever.
+    for (const stale of ['1\n', `${process.pid}\n`, '{"pid":1,"hostname":"elsewhere","bootId":"x"}\n', 'garbage']) {
+      fs.writeFileSync(path.join(dataDir, LOCK_FILE), stale);
+      const manager = open(dataDir);
+      expect(fs.readFileSync(path.join(dataDir, LOCK_FILE), 'utf8')).toContain(`"pid":${process.pid}`);
+      manager.closeAbruptly();
+    }
   });
 
   it('deletes a log by renaming its directory first, and finishes an interrupted deletion at open', async () => {
