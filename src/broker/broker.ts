@@ -13,6 +13,7 @@ import { LogManager } from '../storage/log-manager.js';
 import type { PartitionLog } from '../storage/partition-log.js';
 import type { BrokerConfig } from './config.js';
 import type { GroupCoordinator } from '../coordinator/coordinator.js';
+import { ConnectionShares } from './connection-shares.js';
 import { createCoordinator } from './coordinator-host.js';
 import { BrokerMetrics } from './metrics.js';
 import { PartitionActivity, partitionKey } from './partition-activity.js';
@@ -41,6 +42,9 @@ export class Broker {
   private closing = false;
   openSubscriptions = 0;
   parkedFetches = 0;
+  /** Per client connection: its share of limits.maxParkedFetches and maxSubscribeStreams. */
+  readonly parkedFetchShares: ConnectionShares;
+  readonly subscribeShares: ConnectionShares;
   /** The gRPC port actually bound (the configured one may be 0). */
   boundPort = 0;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -51,6 +55,8 @@ export class Broker {
     readonly logger: Logger,
   ) {
     this.metrics = new BrokerMetrics(() => this.logsValue);
+    this.parkedFetchShares = new ConnectionShares(config.limits.maxParkedFetchesPerConnection);
+    this.subscribeShares = new ConnectionShares(config.limits.maxSubscribeStreamsPerConnection);
   }
 
   static async open(config: BrokerConfig, logger: Logger): Promise<Broker> {

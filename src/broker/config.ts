@@ -37,6 +37,8 @@
  * limits.maxConnections            1000            1..1000000           RUNNEL_MAX_CONNECTIONS
  * limits.maxConnectionsPerAddress  100             1..1000000           RUNNEL_MAX_CONNECTIONS_PER_ADDRESS
  * limits.maxStreamsPerConnection   100             1..10000             RUNNEL_MAX_STREAMS_PER_CONNECTION
+ * limits.maxParkedFetchesPerConnection 100         1..1000000           RUNNEL_MAX_PARKED_FETCHES_PER_CONNECTION
+ * limits.maxSubscribeStreamsPerConnection 100      1..1000000           RUNNEL_MAX_SUBSCRIBE_STREAMS_PER_CONNECTION
  * log.segmentBytes                 1 GiB           see log-config.ts    RUNNEL_LOG_SEGMENT_BYTES
  * log.segmentMs                    7 days                               RUNNEL_LOG_SEGMENT_MS
  * log.indexIntervalBytes           4096                                 RUNNEL_LOG_INDEX_INTERVAL_BYTES
@@ -124,6 +126,9 @@ export interface BrokerLimits {
   maxConnectionsPerAddress: number;
   /** Concurrent gRPC calls (HTTP/2 streams) per connection: each may hold a stream window of unread bytes. */
   maxStreamsPerConnection: number;
+  /** One connection's share of maxParkedFetches and maxSubscribeStreams. */
+  maxParkedFetchesPerConnection: number;
+  maxSubscribeStreamsPerConnection: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -198,6 +203,8 @@ export const DEFAULT_BROKER_CONFIG: Readonly<BrokerConfig> = deepFreeze<BrokerCo
     maxConnections: 1000,
     maxConnectionsPerAddress: 100,
     maxStreamsPerConnection: 100,
+    maxParkedFetchesPerConnection: 100,
+    maxSubscribeStreamsPerConnection: 100,
   },
   groups: (({ maxPartitionsPerRequest: _, ...groups }) => groups)(DEFAULT_COORDINATOR_CONFIG),
 });
@@ -259,6 +266,8 @@ const LIMIT_KINDS: Record<keyof BrokerLimits, ValueKind> = {
   maxConnections: int(1, 1_000_000),
   maxConnectionsPerAddress: int(1, 1_000_000),
   maxStreamsPerConnection: int(1, 10_000),
+  maxParkedFetchesPerConnection: int(1, 1_000_000),
+  maxSubscribeStreamsPerConnection: int(1, 1_000_000),
 };
 
 const GROUPS_KINDS: Record<keyof GroupsConfig, ValueKind> = {

@@ -41,7 +41,8 @@ export interface FetchTopicResult {
 
 const EMPTY = Buffer.alloc(0);
 
-export async function fetch(broker: Broker, request: FetchRequestShape, signal: AbortSignal): Promise<FetchTopicResult[]> {
+/** `connection` names the client connection (its gRPC peer), for its share of parked fetches. */
+export async function fetch(broker: Broker, request: FetchRequestShape, signal: AbortSignal, connection: string): Promise<FetchTopicResult[]> {
   const { limits } = broker.config;
   const wanted = request.topics.reduce((n, t) => n + t.partitions.length, 0);
   if (wanted > limits.maxPartitionsPerRequest) {
@@ -63,6 +64,9 @@ export async function fetch(broker: Broker, request: FetchRequestShape, signal: 
         if (broker.parkedFetches >= limits.maxParkedFetches) {
           throw new RunnelError('LIMIT_EXCEEDED', `the broker holds its maximum of ${limits.maxParkedFetches} waiting fetches`);
         }
+        if (!broker.parkedFetchShares.tryTake(connection)) {
+          throw new RunnelError('LIMIT_EXCEEDED', `this connection holds its maximum of ${limits.maxParkedFetchesPerConnection} waiting fetches (limits.maxParkedFetchesPerConnection)`);
+        }
         parked = true;
         broker.parkedFetches++;
         broker.metrics.parkedFetches.inc();
@@ -72,6 +76,7 @@ export async function fetch(broker: Broker, request: FetchRequestShape, signal: 
     }
   } finally {
     if (parked) {
+      broker.parkedFetchShares.release(connection);
       broker.parkedFetches--;
       broker.metrics.parkedFetches.dec();
     }

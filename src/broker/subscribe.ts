@@ -47,7 +47,8 @@ interface Cursor {
 
 const EMPTY = Buffer.alloc(0);
 
-export async function subscribe(broker: Broker, request: SubscribeRequestShape, sink: SubscribeSink, signal: AbortSignal): Promise<void> {
+/** `connection` names the client connection (its gRPC peer), for its share of subscribe streams. */
+export async function subscribe(broker: Broker, request: SubscribeRequestShape, sink: SubscribeSink, signal: AbortSignal, connection: string): Promise<void> {
   const { limits } = broker.config;
   if (request.partitions.length === 0) throw new RunnelError('INVALID_ARGUMENT', 'subscribe to at least one partition');
   if (request.partitions.length > limits.maxPartitionsPerRequest) {
@@ -56,6 +57,9 @@ export async function subscribe(broker: Broker, request: SubscribeRequestShape, 
   if (broker.openSubscriptions >= limits.maxSubscribeStreams) {
     throw new RunnelError('LIMIT_EXCEEDED', `the broker holds its maximum of ${limits.maxSubscribeStreams} subscribe streams`);
   }
+  if (!broker.subscribeShares.tryTake(connection)) {
+    throw new RunnelError('LIMIT_EXCEEDED', `this connection holds its maximum of ${limits.maxSubscribeStreamsPerConnection} subscribe streams (limits.maxSubscribeStreamsPerConnection)`);
+  }
   const maxBytes = request.maxBytes === 0 ? limits.subscribeMaxBytes : Math.min(request.maxBytes, limits.subscribeMaxBytes);
   broker.openSubscriptions++;
   broker.metrics.subscribeStreams.inc();
@@ -63,6 +67,7 @@ export async function subscribe(broker: Broker, request: SubscribeRequestShape, 
     const cursors = openCursors(broker, request, sink);
     await pump(broker, cursors, maxBytes, sink, signal);
   } finally {
+    broker.subscribeShares.release(connection);
     broker.openSubscriptions--;
     broker.metrics.subscribeStreams.dec();
   }

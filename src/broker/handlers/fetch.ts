@@ -6,7 +6,7 @@ import { errorMessage, unary, withCancelSignal } from './rpc.js';
 
 export function fetchHandler(broker: Broker): grpc.handleUnaryCall<FetchRequestShape, unknown> {
   return unary(broker, 'Fetch', async (request: FetchRequestShape, call) => {
-    const topics = await withCancelSignal(broker, call, (signal) => fetch(broker, request, signal));
+    const topics = await withCancelSignal(broker, call, (signal) => fetch(broker, request, signal, call.getPeer()));
     return {
       topics: topics.map(({ topic, partitions }) => ({
         topic,

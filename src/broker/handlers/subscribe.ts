@@ -31,7 +31,7 @@ export function subscribeHandler(broker: Broker): grpc.handleServerStreamingCall
           abort.addEventListener('abort', done, { once: true });
         }),
     };
-    const run = broker.isClosing ? Promise.reject(new RunnelError('BROKER_SHUTTING_DOWN')) : withCancelSignal(broker, call, (signal) => subscribe(broker, call.request, sink, signal));
+    const run = broker.isClosing ? Promise.reject(new RunnelError('BROKER_SHUTTING_DOWN')) : withCancelSignal(broker, call, (signal) => subscribe(broker, call.request, sink, signal, call.getPeer()));
     run.then(
       () => {
         observe(broker, 'Subscribe', started, 'NONE');
