@@ -9,6 +9,8 @@
  */
 import { RunnelError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { DirLock } from '../storage/dir-lock.js';
+import { mkdirDurableSync } from '../storage/file-io.js';
 import { LogManager } from '../storage/log-manager.js';
 import type { PartitionLog } from '../storage/partition-log.js';
 import type { BrokerConfig } from './config.js';
@@ -61,16 +63,27 @@ export class Broker {
 
   static async open(config: BrokerConfig, logger: Logger): Promise<Broker> {
     const broker = new Broker(config, logger);
-    const topics = TopicRegistry.loadSync(config.dataDir, config.log, config.limits, logger);
-    broker.topicsValue = topics;
-    broker.logsValue = LogManager.open({
-      dataDir: config.dataDir,
-      defaultConfig: config.log,
-      topicConfig: (name) => topics.get(name)?.settings.log,
-      flushIntervalMs: config.flushIntervalMs,
-      retentionCheckIntervalMs: config.retentionCheckIntervalMs,
-      logger,
-    });
+    // The directory's lock first: a second broker on it must stop here, before it reads (or, at
+    // reconcile, finishes deletions in) a directory another process owns.
+    mkdirDurableSync(config.dataDir);
+    const lock = DirLock.acquireSync(config.dataDir);
+    let topics: TopicRegistry;
+    try {
+      topics = TopicRegistry.loadSync(config.dataDir, config.log, config.limits, logger);
+      broker.topicsValue = topics;
+      broker.logsValue = LogManager.open({
+        lock,
+        dataDir: config.dataDir,
+        defaultConfig: config.log,
+        topicConfig: (name) => topics.get(name)?.settings.log,
+        flushIntervalMs: config.flushIntervalMs,
+        retentionCheckIntervalMs: config.retentionCheckIntervalMs,
+        logger,
+      });
+    } catch (err) {
+      lock.releaseSync(); // idempotent: LogManager.open may have released it already
+      throw err;
+    }
     await topics.reconcile(broker.logsValue);
     broker.producerIdsValue = new ProducerIdAllocator(config.dataDir);
     for (const topic of topics.list()) await broker.attachPartitions(topic);

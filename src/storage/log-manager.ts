@@ -53,6 +53,11 @@ export interface LogManagerOptions {
   background?: boolean;
   clock?: Clock;
   logger?: Logger;
+  /**
+   * The directory's lock, when the caller took it already (the broker does, before it reads its
+   * own metadata in the directory); the manager owns it from then on and releases it at close.
+   */
+  lock?: DirLock;
 }
 
 export const BACKGROUND_TASKS = ['flush', 'retention', 'compaction', 'checkpoint'] as const;
@@ -110,7 +115,7 @@ export class LogManager {
     mkdirDurableSync(this.dataDir);
     // A new, empty directory has nothing to recover: it counts as cleanly shut down.
     const fresh = fs.readdirSync(this.dataDir).length === 0;
-    this.lock = DirLock.acquireSync(this.dataDir);
+    this.lock = this.options.lock ?? DirLock.acquireSync(this.dataDir);
     const marker = path.join(this.dataDir, CLEAN_SHUTDOWN_FILE);
     const markerFound = fs.existsSync(marker);
     const cleanShutdown = fresh || markerFound;
