@@ -23,7 +23,7 @@ import { CheckedBatch } from './checked-batch.js';
 import { fdatasync, fsyncDir, fsyncDirSync, mkdirDurableSync } from './file-io.js';
 import type { LogConfig } from './log-config.js';
 import { writePartitionMetadataSync } from './partition-metadata.js';
-import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, Segment, TIME_INDEX_SUFFIX, segmentFileName, type SegmentOptions } from './segment.js';
+import { CLEANED_SUFFIX, COMPACTED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, Segment, TIME_INDEX_SUFFIX, segmentFileName, type SegmentOptions } from './segment.js';
 
 /** Relative offsets in the indexes are u32: a segment never spans more offsets than this. */
 const SEGMENT_OFFSET_SPAN_MAX = 2 ** 32 - 1;
@@ -220,11 +220,12 @@ export class PartitionLog {
 
   private loadSegmentsSync(recoveryPointOffset: number, recover: boolean): string[] {
     const repairs = this.finishInterruptedSwapsSync();
-    const bases = fs
-      .readdirSync(this.dir)
-      .filter((name) => /^\d{20}\.log$/.test(name))
-      .map((name) => Number(name.slice(0, 20)))
-      .sort((a, b) => a - b);
+    const names = fs.readdirSync(this.dir);
+    const basesOf = (suffix: string): number[] => names.filter((name) => name.length === 20 + suffix.length && name.endsWith(suffix) && /^\d{20}/.test(name)).map((name) => Number(name.slice(0, 20)));
+    const bases = basesOf(LOG_SUFFIX).sort((a, b) => a - b);
+    // Segments compaction rewrote may skip offsets whatever the policy is now (compact, then delete).
+    const compacted = new Set(basesOf(COMPACTED_SUFFIX));
+    const optionsFor = (base: number): SegmentOptions => ({ ...this.segmentOptions, denseOffsets: this.segmentOptions.denseOffsets && !compacted.has(base) });
     if (bases.length === 0) {
       this.segments.push(Segment.createSync(this.dir, 0, this.segmentOptions));
       // A new log's first segment is durable before its first append can be acknowledged.
@@ -235,7 +236,7 @@ export class PartitionLog {
     // only it can end in a partial batch and its index is only persisted at flush.
     const firstToRecover = recover ? Math.max(0, bases.findLastIndex((base) => base <= recoveryPointOffset)) : bases.length - 1;
     for (let i = 0; i < bases.length; i++) {
-      const { segment, repairs: found } = Segment.openSync(this.dir, bases[i]!, this.segmentOptions, i >= firstToRecover);
+      const { segment, repairs: found } = Segment.openSync(this.dir, bases[i]!, optionsFor(bases[i]!), i >= firstToRecover);
       repairs.push(...found);
       const previous = this.segments[this.segments.length - 1];
       if (previous !== undefined && segment.baseOffset < previous.nextOffset) {
@@ -243,7 +244,8 @@ export class PartitionLog {
         segment.retire(true);
         continue;
       }
-      if (previous !== undefined && segment.baseOffset > previous.nextOffset && this.segmentOptions.denseOffsets) {
+      // A compacted segment may end before the next one starts (its last batches were removed).
+      if (previous !== undefined && segment.baseOffset > previous.nextOffset && previous.denseOffsets) {
         repairs.push(this.takeOfflineForGap(previous, segment));
       }
       this.segments.push(segment);
@@ -260,7 +262,7 @@ export class PartitionLog {
    * means a segment file was lost. Deleting what follows would destroy acknowledged records, and
    * serving across the hole would let consumers skip it silently: the partition goes offline
    * (no append, no read at or after the hole) and every file stays as it is, so restoring the
-   * missing segment and restarting brings it back. Compacted logs may have such holes.
+   * missing segment and restarting brings it back. Compacted segments may end in such holes.
    */
   private takeOfflineForGap(previous: Segment, next: Segment): string {
     const problem = `offsets ${previous.nextOffset} to ${next.baseOffset - 1} are missing between ${previous.logFile} and ${next.logFile} (a segment file was lost)`;

@@ -39,6 +39,13 @@ export const INDEX_SUFFIX = '.index';
 export const TIME_INDEX_SUFFIX = '.timeindex';
 export const CLEANED_SUFFIX = '.cleaned';
 export const SWAP_SUFFIX = '.swap';
+/**
+ * `<base>.compacted`: an empty file that says the segment was rewritten by compaction, so its
+ * batches may skip offsets and it may end before the next segment starts. Written (and its
+ * directory fsync'd) before the rewritten file can replace the `.log`, so the rules a segment is
+ * recovered with never depend on the log's current cleanupPolicy alone (compact, then delete).
+ */
+export const COMPACTED_SUFFIX = '.compacted';
 
 export function segmentFileName(baseOffset: number, suffix: string): string {
   return String(baseOffset).padStart(20, '0') + suffix;
@@ -46,7 +53,7 @@ export function segmentFileName(baseOffset: number, suffix: string): string {
 
 export interface SegmentOptions {
   indexIntervalBytes: number;
-  /** False for compacted logs, whose batches may skip offsets. */
+  /** False for a segment of a compacted log or one compaction rewrote: its batches may skip offsets. */
   denseOffsets: boolean;
 }
 
@@ -118,10 +125,21 @@ export class Segment {
     return this.failure;
   }
 
+  /** False when the segment's batches may skip offsets (see COMPACTED_SUFFIX). */
+  get denseOffsets(): boolean {
+    return this.options.denseOffsets;
+  }
+
+  get compactedMarkerFile(): string {
+    return path.join(this.dir, segmentFileName(this.baseOffset, COMPACTED_SUFFIX));
+  }
+
   /** Creates a new, empty segment (an existing file of that name is emptied). */
   static createSync(dir: string, baseOffset: number, options: SegmentOptions): Segment {
     const fd = fs.openSync(path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX)), 'w+');
     const segment = new Segment(dir, baseOffset, fd, options);
+    // A marker left by a former segment of this base (before a truncation) does not describe this one.
+    fs.rmSync(segment.compactedMarkerFile, { force: true });
     segment.offsetIndex.reset();
     segment.timeIndex.reset();
     return segment;
@@ -465,12 +483,12 @@ export class Segment {
   private renameForDeletionSync(): string[] {
     // Renamed first, so a crash before the unlink cannot leave a stale segment in the log.
     const renamed: string[] = [];
-    for (const file of [this.logFile, this.offsetIndex.file, this.timeIndex.file]) {
+    for (const file of [this.logFile, this.offsetIndex.file, this.timeIndex.file, this.compactedMarkerFile]) {
       try {
         fs.renameSync(file, `${file}.deleted`);
         renamed.push(`${file}.deleted`);
       } catch {
-        // an index file may not exist yet
+        // an index file (or the compacted marker) may not exist
       }
     }
     return renamed;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
-import { encodeRecordBatch } from '../../src/format/record-batch.js';
+import { decodeRecordBatches, encodeRecordBatch, type DecodedRecord } from '../../src/format/record-batch.js';
 import { Codec } from '../../src/format/batch-header.js';
 import { resolveLogConfig, type LogConfig } from '../../src/storage/log-config.js';
 import { PartitionLog, type PartitionLogOptions } from '../../src/storage/partition-log.js';
@@ -63,4 +63,17 @@ export function logConfig(overrides: Partial<LogConfig> = {}): LogConfig {
 
 export function openLog(dir: string, overrides: Partial<PartitionLogOptions> = {}, config: Partial<LogConfig> = {}): { log: PartitionLog; repairs: string[] } {
   return PartitionLog.openSync({ dir, topic: 't', partition: 0, config: logConfig(config), ...overrides });
+}
+
+/** Every record of the log from its start, in offset order (reads whole batches, drops records below each read's offset). */
+export async function readRecords(log: PartitionLog): Promise<DecodedRecord[]> {
+  const records: DecodedRecord[] = [];
+  let offset = log.logStartOffset;
+  while (offset < log.logEndOffset) {
+    const result = await log.read(offset, 64 * 1024);
+    if (result.bytes.length === 0) break;
+    for (const batch of decodeRecordBatches(result.bytes)) records.push(...batch.records.filter((r) => r.offset >= offset));
+    offset = result.nextOffset;
+  }
+  return records;
 }

@@ -5,24 +5,15 @@
  * segments may end before the next one starts), whatever the log's current policy.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeRecordBatches, type DecodedRecord } from '../../src/format/record-batch.js';
 import { compactLog } from '../../src/storage/compaction.js';
 import type { PartitionLog } from '../../src/storage/partition-log.js';
-import { makeBatch, openLog, tempDir } from './helpers.js';
+import { makeBatch, openLog, readRecords, tempDir } from './helpers.js';
 
 const SMALL = { segmentBytes: 2048, indexIntervalBytes: 200, deleteRetentionMs: 1000 };
 const T_MS = 9_000_000;
 
 async function readAll(log: PartitionLog): Promise<{ offset: number; value: string }[]> {
-  const records: DecodedRecord[] = [];
-  let offset = log.logStartOffset;
-  while (offset < log.logEndOffset) {
-    const result = await log.read(offset, 64 * 1024);
-    if (result.bytes.length === 0) break;
-    for (const batch of decodeRecordBatches(result.bytes)) records.push(...batch.records.filter((r) => r.offset >= offset));
-    offset = result.nextOffset;
-  }
-  return records.map((r) => ({ offset: r.offset, value: r.value?.toString() ?? '' }));
+  return (await readRecords(log)).map((r) => ({ offset: r.offset, value: r.value?.toString() ?? '' }));
 }
 
 /**
