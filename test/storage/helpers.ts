@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
+import { isRunnelError, type RunnelError } from '../../src/common/errors.js';
 import { decodeRecordBatches, encodeRecordBatch, type DecodedRecord } from '../../src/format/record-batch.js';
 import { Codec } from '../../src/format/batch-header.js';
 import { resolveLogConfig, type LogConfig } from '../../src/storage/log-config.js';
@@ -76,4 +77,15 @@ export async function readRecords(log: PartitionLog): Promise<DecodedRecord[]> {
     offset = result.nextOffset;
   }
   return records;
+}
+
+/** The RunnelError `work` throws (or rejects with); fails the test when it throws nothing. */
+export async function caught(work: () => unknown): Promise<RunnelError> {
+  try {
+    await work();
+  } catch (err) {
+    if (isRunnelError(err)) return err;
+    throw err;
+  }
+  throw new Error('expected a RunnelError');
 }
