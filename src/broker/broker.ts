@@ -63,6 +63,8 @@ export class Broker {
       topicConfig: (name) => topics.get(name)?.settings.log,
       flushIntervalMs: config.flushIntervalMs,
       retentionCheckIntervalMs: config.retentionCheckIntervalMs,
+      scrubBytesPerSecond: config.scrubBytesPerSecond,
+      scrubIntervalMs: config.scrubIntervalMs,
       logger,
     });
     await topics.reconcile(broker.logsValue);
