@@ -208,6 +208,11 @@ export class PartitionLog {
     return this.segments.length;
   }
 
+  /** The `.log` file of the segment whose range holds `offset` (for reports). */
+  segmentFileFor(offset: number): string {
+    return this.segments[this.segmentIndexFor(offset)]!.logFile;
+  }
+
   /** Base offsets of the segments, oldest first (for tools and tests). */
   segmentBaseOffsets(): number[] {
     return this.segments.map((s) => s.baseOffset);
