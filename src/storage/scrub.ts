@@ -7,8 +7,9 @@
  * STORAGE_ERROR, logged, marked for the next start).
  *
  * Bounded and off the critical path: reads are asynchronous, in chunks of at most
- * SCRUB_CHUNK_BYTES (or one batch, when a batch is larger), and paced so that the bytes read
- * never exceed `bytesPerSecond` times the time since the pass started plus one chunk. A pass
+ * SCRUB_CHUNK_BYTES (or one batch, when a batch is larger), and paced by a token bucket of one
+ * chunk, so that over any span the bytes read never exceed `bytesPerSecond` times the span plus
+ * one chunk and the read in flight. A pass
  * starts at most every `intervalMs`. Each chunk pins its segment only while it is read, so
  * retention and compaction are never held up for a whole segment; a segment that left its log
  * meanwhile is skipped.
@@ -28,6 +29,8 @@ export interface ScrubOptions {
   bytesPerSecond: number;
   /** Minimum time between the starts of two passes over all logs. */
   intervalMs: number;
+  /** Bytes per read; SCRUB_CHUNK_BYTES by default (tests use small ones). */
+  chunkBytes?: number;
   logs: () => PartitionLog[];
   logger: Logger;
 }
@@ -41,8 +44,9 @@ export class Scrubber {
   private wakeUp: (() => void) | null = null;
   private timer: NodeJS.Timeout | undefined;
   private readonly done: Promise<void>;
-  private paceStartMs = 0;
-  private pacedBytes = 0;
+  /** Token bucket of the rate bound: bytes that may be read now (negative: debt), capped at one chunk. */
+  private tokens = 0;
+  private tokensAtMs = performance.now();
 
   constructor(private readonly options: ScrubOptions) {
     this.done = this.run();
@@ -69,8 +73,6 @@ export class Scrubber {
   }
 
   private async pass(): Promise<void> {
-    this.paceStartMs = performance.now();
-    this.pacedBytes = 0;
     for (const log of this.options.logs()) {
       for (const segment of log.closedSegments()) {
         if (this.stopping || !scrubbable(log)) break;
@@ -102,7 +104,8 @@ export class Scrubber {
       }
       position += at;
       this.bytesScrubbed += at;
-      await this.pace(at);
+      // Paced by the bytes read, not checked: a batch cut at the chunk's end is read twice.
+      await this.pace(chunk.length);
     }
   }
 
@@ -112,7 +115,7 @@ export class Scrubber {
     segment.acquire();
     try {
       const left = segment.sizeBytes - position;
-      const head = await readAt(segment.fileDescriptor, position, Math.min(left, SCRUB_CHUNK_BYTES));
+      const head = await readAt(segment.fileDescriptor, position, Math.min(left, this.options.chunkBytes ?? SCRUB_CHUNK_BYTES));
       if (head.length < BATCH_LENGTH_PREFIX_BYTES || readBatchSize(head) <= head.length) return head;
       // One batch larger than a chunk: read it whole (bounded by the file) so its CRC can be checked.
       return await readAt(segment.fileDescriptor, position, Math.min(left, Math.max(readBatchSize(head), BATCH_HEADER_BYTES)));
@@ -127,11 +130,18 @@ export class Scrubber {
     log.quarantineSync(segment, damage);
   }
 
-  /** Sleeps until the bytes read since the pass started fit the rate. */
+  /**
+   * Pays for `bytes` read and sleeps off any debt. The bucket holds at most one chunk, so idle
+   * time (between passes) never buys a burst: over any span, bytes read <= rate x span + one
+   * chunk + the read in flight.
+   */
   private async pace(bytes: number): Promise<void> {
-    this.pacedBytes += bytes;
-    const dueMs = this.paceStartMs + (this.pacedBytes * 1000) / this.options.bytesPerSecond;
-    await this.sleep(Math.max(0, dueMs - performance.now()));
+    const nowMs = performance.now();
+    const { bytesPerSecond } = this.options;
+    const capBytes = this.options.chunkBytes ?? SCRUB_CHUNK_BYTES;
+    this.tokens = Math.min(capBytes, this.tokens + ((nowMs - this.tokensAtMs) * bytesPerSecond) / 1000) - bytes;
+    this.tokensAtMs = nowMs;
+    await this.sleep(this.tokens < 0 ? (-this.tokens * 1000) / bytesPerSecond : 0);
   }
 
   /** Waits `ms` (at least one turn of the event loop), or until stop(). */
