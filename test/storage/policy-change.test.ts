@@ -7,7 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { compactLog } from '../../src/storage/compaction.js';
 import type { PartitionLog } from '../../src/storage/partition-log.js';
-import { makeBatch, openLog, readRecords, tempDir } from './helpers.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { COMPACTED_SUFFIX } from '../../src/storage/segment.js';
+import { logConfig, makeBatch, openLog, readRecords, tempDir } from './helpers.js';
 
 const SMALL = { segmentBytes: 2048, indexIntervalBytes: 200, deleteRetentionMs: 1000 };
 const T_MS = 9_000_000;
@@ -62,4 +65,24 @@ describe('compact, then delete (hardening #9)', () => {
       await again.close();
     });
   }
+
+  it('segments compacted before markers existed keep their records when the policy is switched to delete on a running log', async () => {
+    const dir = tempDir();
+    const { log } = openLog(dir, {}, { ...SMALL, cleanupPolicy: 'compact' });
+    for (let i = 0; log.segmentCount < 4; i++) await log.append(makeBatch({ keys: ['hot', `k${i}`, 'hot'], timestampMs: T_MS, tag: `b${i}` }));
+    await compactLog(log, { nowMs: T_MS });
+    // As an older version left them: compacted, without markers.
+    for (const name of fs.readdirSync(dir).filter((n) => n.endsWith(COMPACTED_SUFFIX))) fs.rmSync(path.join(dir, name));
+    const records = await readAll(log);
+    const end = log.logEndOffset;
+    log.updateConfig(logConfig({ ...SMALL, cleanupPolicy: 'delete' }));
+    log.closeAbruptly();
+
+    const { log: again, repairs } = openLog(dir, { recover: true, recoveryPointOffset: 0 }, { ...SMALL, cleanupPolicy: 'delete' });
+    expect(repairs.filter((r) => /truncated|deleted|missing|offline/.test(r))).toEqual([]);
+    expect(again.offline).toBeNull();
+    expect(again.logEndOffset).toBe(end);
+    expect(await readAll(again)).toEqual(records);
+    await again.close();
+  });
 });
