@@ -142,9 +142,7 @@ function reencode(batch: DecodedBatch, kept: DecodedBatch['records']): Buffer {
  * rules of compacted data, not truncate it at its first gap.
  */
 function markCompactedSync(segment: Segment): void {
-  if (fs.existsSync(segment.compactedMarkerFile)) return;
-  fs.writeFileSync(segment.compactedMarkerFile, '');
-  fsyncDirSync(path.dirname(segment.compactedMarkerFile));
+  if (segment.markCompactedSync()) fsyncDirSync(segment.dir);
 }
 
 /**

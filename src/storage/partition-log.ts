@@ -228,7 +228,24 @@ export class PartitionLog {
 
   /** Applies a new configuration (alter topic configs); takes effect at the next append or roll. */
   updateConfig(config: LogConfig): void {
+    if (this.configValue.cleanupPolicy === 'compact' && config.cleanupPolicy !== 'compact') this.markSealedSegmentsCompactedSync();
     this.configValue = config;
+  }
+
+  /**
+   * Leaving `compact`: every sealed segment may have been compacted, also by a version that
+   * wrote no markers, so each gets one (durably) and keeps the rules of compacted data at every
+   * later open. (The active segment holds appends only: its offsets are dense.)
+   */
+  private markSealedSegmentsCompactedSync(): void {
+    try {
+      let created = false;
+      for (const segment of this.closedSegments()) created = segment.markCompactedSync() || created;
+      if (created) fsyncDirSync(this.dir);
+    } catch (err) {
+      // Not fatal: an unmarked compacted segment is quarantined at a later recovery, never cut.
+      this.logger.error({ err, topic: this.topic, partition: this.partition }, 'could not mark the compacted segments');
+    }
   }
 
   private loadSegmentsSync(recoveryPointOffset: number, recover: boolean): string[] {

@@ -174,6 +174,16 @@ export class Segment {
     return path.join(this.dir, segmentFileName(this.baseOffset, COMPACTED_SUFFIX));
   }
 
+  /**
+   * Records that the segment may skip offsets (COMPACTED_SUFFIX). Returns true when it created
+   * the marker: the caller then fsyncs the directory before relying on it.
+   */
+  markCompactedSync(): boolean {
+    if (fs.existsSync(this.compactedMarkerFile)) return false;
+    fs.writeFileSync(this.compactedMarkerFile, '');
+    return true;
+  }
+
   /** Creates a new, empty segment (an existing file of that name is emptied). */
   static createSync(dir: string, baseOffset: number, options: SegmentOptions): Segment {
     const fd = fs.openSync(path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX)), 'w+');
