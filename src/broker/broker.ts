@@ -78,6 +78,8 @@ export class Broker {
         topicConfig: (name) => topics.get(name)?.settings.log,
         flushIntervalMs: config.flushIntervalMs,
         retentionCheckIntervalMs: config.retentionCheckIntervalMs,
+        scrubBytesPerSecond: config.scrubBytesPerSecond,
+        scrubIntervalMs: config.scrubIntervalMs,
         logger,
       });
     } catch (err) {

@@ -19,6 +19,8 @@
  * retentionCheckIntervalMs         300000          1..86400000          RUNNEL_RETENTION_CHECK_INTERVAL_MS
  * shutdownTimeoutMs                10000           100..3600000         RUNNEL_SHUTDOWN_TIMEOUT_MS
  * producerIdExpirationMs           86400000        1..31536000000       RUNNEL_PRODUCER_ID_EXPIRATION_MS
+ * scrubBytesPerSecond              1 MiB           0..2^31-1 (0 = off)  RUNNEL_SCRUB_BYTES_PER_SECOND
+ * scrubIntervalMs                  3600000         1..2592000000        RUNNEL_SCRUB_INTERVAL_MS
  * limits.maxRequestBytes           64 MiB          1 KiB..2^31-1        RUNNEL_MAX_REQUEST_BYTES
  * limits.maxPartitionsPerRequest   1000            1..100000            RUNNEL_MAX_PARTITIONS_PER_REQUEST
  * limits.maxInFlightPerStream      64              1..10000             RUNNEL_MAX_IN_FLIGHT_PER_STREAM
@@ -150,6 +152,10 @@ export interface BrokerConfig {
   retentionCheckIntervalMs: number;
   shutdownTimeoutMs: number;
   producerIdExpirationMs: number;
+  /** Read-rate bound of the background scrub of sealed segments (src/storage/scrub.ts); 0 = off. */
+  scrubBytesPerSecond: number;
+  /** Minimum time between the starts of two scrub passes. */
+  scrubIntervalMs: number;
   /** Topic defaults, validated with resolveLogConfig. */
   log: LogConfig;
   limits: BrokerLimits;
@@ -183,6 +189,8 @@ export const DEFAULT_BROKER_CONFIG: Readonly<BrokerConfig> = deepFreeze<BrokerCo
   retentionCheckIntervalMs: 300_000,
   shutdownTimeoutMs: 10_000,
   producerIdExpirationMs: DAY_MS,
+  scrubBytesPerSecond: MiB,
+  scrubIntervalMs: HOUR_MS,
   log: { ...DEFAULT_LOG_CONFIG },
   limits: {
     maxRequestBytes: 64 * MiB,
@@ -245,6 +253,8 @@ const TOP_LEVEL_KINDS: Record<TopLevelKey, ValueKind> = {
   retentionCheckIntervalMs: int(1, DAY_MS),
   shutdownTimeoutMs: int(100, HOUR_MS),
   producerIdExpirationMs: int(1, 365 * DAY_MS),
+  scrubBytesPerSecond: int(0, INT32_MAX),
+  scrubIntervalMs: int(1, 30 * DAY_MS),
 };
 
 const LIMIT_KINDS: Record<keyof BrokerLimits, ValueKind> = {

@@ -61,6 +61,7 @@ function offsetLog(broker: Broker): OffsetLog {
       broker.activity.notify(OFFSETS_TOPIC, partitionIndex);
     },
     read: (partitionIndex) => readAll(broker, partitionIndex),
+    fileOf: (partitionIndex, offset) => broker.partition(OFFSETS_TOPIC, partitionIndex).log.segmentFileFor(offset),
   };
 }
 

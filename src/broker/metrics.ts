@@ -76,6 +76,19 @@ export class BrokerMetrics {
         }
       },
     });
+    const scrubCounter = (name: string, help: string, value: (stats: LogManager['scrubStats']) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect(this: Counter) {
+          this.reset();
+          this.inc(value(logs()?.scrubStats ?? { bytesScrubbed: 0, damagedSegments: 0 }));
+        },
+      });
+    };
+    scrubCounter('runnel_scrub_bytes_total', 'Bytes of sealed segments re-checked by the background scrub', (stats) => stats.bytesScrubbed);
+    scrubCounter('runnel_scrub_damaged_segments_total', 'Damaged segments the scrub found (each takes its partition offline)', (stats) => stats.damagedSegments);
     new Gauge({
       name: 'runnel_log_fsync_rounds',
       help: 'Group-commit fsync rounds since start, all partitions',

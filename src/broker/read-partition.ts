@@ -17,7 +17,8 @@ export async function readPartition(partition: Partition, offset: number, maxByt
   if (offset >= endOffset && offset <= log.logEndOffset && offset >= log.logStartOffset) {
     return { bytes: EMPTY, firstOffset: offset, nextOffset: offset, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset };
   }
-  if (offset >= log.logStartOffset && offset < log.logEndOffset) {
+  // An offline log (a lost or damaged segment) decides itself what may still be read.
+  if (offset >= log.logStartOffset && offset < log.logEndOffset && log.offline === null) {
     const hit = recent.read(offset, maxBytes);
     if (hit !== null) return truncateRead({ ...hit, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset }, offset, endOffset);
   }

@@ -15,12 +15,19 @@
  * older one never overwrites a newer one that finished first.
  *
  * At start-up `load()` replays every partition of the topic; a record that does not decode is
- * logged and skipped (it cannot be produced by clients: the topic is closed to them).
+ * logged and skipped (it cannot be produced by clients: the topic is closed to them). Every batch
+ * is CRC-checked and walked first (the topic is small): a damaged one (bit rot in a sealed
+ * segment, which recovery does not re-validate) is skipped with one error line naming its
+ * segment file and offset, and the groups in it keep what the other records say; a partition
+ * that cannot be read to its end (offline: a lost or damaged segment found by storage) is loaded
+ * up to there, with one error line. Neither stops the broker.
  */
 import { pack, unpack } from 'msgpackr';
 import type { Logger } from '../common/logger.js';
 import { toPositive, murmur2 } from '../format/murmur2.js';
-import { decodeRecordBatches, encodeRecordBatch, type RecordInput } from '../format/record-batch.js';
+import { BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES, readBaseOffset, readBatchSize } from '../format/batch-header.js';
+import { decodeRecordBatch, encodeRecordBatch, type RecordInput } from '../format/record-batch.js';
+import { checkBatchStructure } from '../format/record-walk.js';
 import { parseTpKey, tpKey, type TpKey } from './topic-partition.js';
 
 export const OFFSETS_TOPIC = '__consumer_offsets';
@@ -36,6 +43,20 @@ export interface OffsetLog {
   appendDurable(partition: number, batch: Buffer): Promise<void>;
   /** Every stored batch of a partition, oldest first, as chunks of whole batches. */
   read(partition: number): AsyncIterable<Buffer>;
+  /** The segment file holding `offset` of a partition (for reports). */
+  fileOf(partition: number, offset: number): string;
+}
+
+/** What load() found. */
+export interface LoadReport {
+  records: number;
+  groups: number;
+  /** Records that did not decode as offset records. */
+  skipped: number;
+  /** Batches that failed their CRC or record walk. */
+  skippedBatches: number;
+  /** Partitions that could not be read to their end. */
+  unreadablePartitions: number;
 }
 
 export interface CommittedOffset {
@@ -73,24 +94,48 @@ export class OffsetStore {
     this.topicPartitions = log.partitionCount();
   }
 
-  /** Rebuilds every group's offsets from the topic. */
-  async load(): Promise<{ records: number; groups: number; skipped: number }> {
+  /** Rebuilds every group's offsets from the topic; damaged batches and partitions are reported, never fatal. */
+  async load(): Promise<LoadReport> {
     const partitions = this.log.partitionCount();
     this.topicPartitions = partitions;
-    let records = 0;
-    let skipped = 0;
+    const report: LoadReport = { records: 0, groups: 0, skipped: 0, skippedBatches: 0, unreadablePartitions: 0 };
     for (let p = 0; p < (partitions ?? 0); p++) {
-      for await (const chunk of this.log.read(p)) {
-        for (const batch of decodeRecordBatches(chunk)) {
-          for (const record of batch.records) {
-            records++;
-            if (!this.replay(record.key, record.value)) skipped++;
-          }
-        }
+      try {
+        for await (const chunk of this.log.read(p)) this.replayChunk(p, chunk, report);
+      } catch (err) {
+        report.unreadablePartitions++;
+        this.logger.error({ err, partition: p }, `${OFFSETS_TOPIC}-${p} could not be read to its end: offsets committed after that point are not loaded`);
       }
     }
-    if (skipped > 0) this.logger.warn({ skipped }, `skipped undecodable records of ${OFFSETS_TOPIC}`);
-    return { records, groups: this.groups.size, skipped };
+    if (report.skipped > 0) this.logger.warn({ skipped: report.skipped }, `skipped undecodable records of ${OFFSETS_TOPIC}`);
+    report.groups = this.groups.size;
+    return report;
+  }
+
+  /** Replays the whole batches of a chunk, skipping (and reporting) each one that fails its check. */
+  private replayChunk(partition: number, chunk: Buffer, report: LoadReport): void {
+    let at = 0;
+    while (at + BATCH_LENGTH_PREFIX_BYTES <= chunk.length) {
+      const checked = checkBatchStructure(chunk, at, chunk.length, { denseOffsets: false });
+      const sizeBytes = readBatchSize(chunk, at);
+      if ('problem' in checked) {
+        const offset = readBaseOffset(chunk, at);
+        report.skippedBatches++;
+        this.logger.error(
+          { file: this.log.fileOf(partition, offset), offset, partition, problem: checked.problem },
+          `skipped a corrupt batch of ${OFFSETS_TOPIC}: the groups in it keep what the other records say`,
+        );
+        // A length that does not lead to the next batch leaves the rest of the chunk unreadable.
+        if (sizeBytes < BATCH_HEADER_BYTES || at + sizeBytes > chunk.length) return;
+        at += sizeBytes;
+        continue;
+      }
+      for (const record of decodeRecordBatch(chunk, at).records) {
+        report.records++;
+        if (!this.replay(record.key, record.value)) report.skipped++;
+      }
+      at += checked.sizeBytes;
+    }
   }
 
   groupIds(): string[] {

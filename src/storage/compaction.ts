@@ -137,6 +137,15 @@ function reencode(batch: DecodedBatch, kept: DecodedBatch['records']): Buffer {
 }
 
 /**
+ * Records, durably and before the rewritten file can replace the `.log`, that the segment may
+ * skip offsets from now on: a log switched to `delete` later must still recover it with the
+ * rules of compacted data, not truncate it at its first gap.
+ */
+function markCompactedSync(segment: Segment): void {
+  if (segment.markCompactedSync()) fsyncDirSync(segment.dir);
+}
+
+/**
  * Replaces the segment's file with the cleaned one and swaps the Segment object in the log.
  * Synchronous from the check to the swap, so the log cannot change in between; returns false
  * (and discards the cleaned file) when the segment left the log meanwhile.
@@ -146,6 +155,7 @@ function swapIn(log: PartitionLog, old: Segment, cleanedFile: string): boolean {
     fs.rmSync(cleanedFile, { force: true });
     return false;
   }
+  markCompactedSync(old);
   const swapFile = `${old.logFile}${SWAP_SUFFIX}`;
   fs.renameSync(cleanedFile, swapFile);
   // The old indexes describe the old file: removed before the swap so a crash cannot pair them.

@@ -30,12 +30,15 @@ import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from './file-io.j
 import { resolveLogConfig, type LogConfig } from './log-config.js';
 import { PartitionLog } from './partition-log.js';
 import { readPartitionMetadataSync, writePartitionMetadataSync } from './partition-metadata.js';
+import { Scrubber } from './scrub.js';
 
 export const CLEAN_SHUTDOWN_FILE = '.clean-shutdown';
 export { LOCK_FILE } from './dir-lock.js';
 const DELETE_SUFFIX = '-delete';
 const STRAY_SUFFIX = '-stray';
 const PARTITION_DIR_PATTERN = /^(.+)-(\d+)$/;
+/** A scrub pass starts at most hourly by default: small data directories are not re-read without end. */
+export const SCRUB_INTERVAL_MS_DEFAULT = 3_600_000;
 
 export interface LogManagerOptions {
   dataDir: string;
@@ -49,8 +52,12 @@ export interface LogManagerOptions {
   compactionIntervalMs?: number;
   /** How often the recovery-point and log-start checkpoints are written. */
   checkpointIntervalMs?: number;
-  /** Set false to drive flush, retention and compaction by hand (tests, tools). */
+  /** Set false to drive flush, retention and compaction by hand (tests, tools); no scrub then. */
   background?: boolean;
+  /** Read-rate bound of the background scrub of sealed segments (scrub.ts); 0 or absent = off. */
+  scrubBytesPerSecond?: number;
+  /** Minimum time between the starts of two scrub passes. */
+  scrubIntervalMs?: number;
   clock?: Clock;
   logger?: Logger;
   /**
@@ -88,6 +95,7 @@ export class LogManager {
   private closed = false;
   private lock: DirLock | null = null;
   private readonly backgroundTasks = new Map<BackgroundTask, BackgroundTaskState>();
+  private scrubber: Scrubber | null = null;
   report: OpenReport = { cleanShutdown: true, partitions: 0, repairs: [] };
 
   private constructor(private readonly options: LogManagerOptions) {
@@ -108,6 +116,7 @@ export class LogManager {
       throw err;
     }
     if (options.background !== false) manager.startBackground();
+    if (options.background !== false && (options.scrubBytesPerSecond ?? 0) > 0) manager.startScrub(options.scrubBytesPerSecond!);
     return manager;
   }
 
@@ -216,6 +225,16 @@ export class LogManager {
     every(this.options.retentionCheckIntervalMs ?? 300_000, () => this.runRetention(), 'retention');
     every(this.options.compactionIntervalMs ?? 15_000, () => this.runCompaction(), 'compaction');
     every(this.options.checkpointIntervalMs ?? 60_000, () => this.writeCheckpointsSync(), 'checkpoint');
+  }
+
+  private startScrub(bytesPerSecond: number): void {
+    const intervalMs = this.options.scrubIntervalMs ?? SCRUB_INTERVAL_MS_DEFAULT;
+    this.scrubber = new Scrubber({ bytesPerSecond, intervalMs, logs: () => this.allLogs(), logger: this.logger });
+  }
+
+  /** What the background scrub did since the open (metrics); zeros when it is off. */
+  get scrubStats(): { bytesScrubbed: number; damagedSegments: number } {
+    return { bytesScrubbed: this.scrubber?.bytesScrubbed ?? 0, damagedSegments: this.scrubber?.damagedSegments ?? 0 };
   }
 
   /**
@@ -384,6 +403,7 @@ export class LogManager {
     if (this.closed) return;
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
+    await this.scrubber?.stop();
     let clean = true;
     for (const log of this.allLogs()) {
       // A log that failed a write or fsync has an unknown tail: the next open must recover it.
@@ -407,6 +427,7 @@ export class LogManager {
   closeAbruptly(): void {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
+    void this.scrubber?.stop();
     for (const log of this.allLogs()) log.closeAbruptly();
     // As at a crash: the kernel drops the lock with the descriptor.
     this.lock?.releaseSync();

@@ -22,8 +22,9 @@ import { writeBaseOffset } from '../format/batch-header.js';
 import { CheckedBatch } from './checked-batch.js';
 import { fdatasync, fsyncDir, fsyncDirSync, mkdirDurableSync } from './file-io.js';
 import type { LogConfig } from './log-config.js';
+import { DAMAGE_MARKER_FILE, readDamagedSegmentsSync, removeDamageMarkerSync, writeDamageMarkerSync } from './damage-marker.js';
 import { writePartitionMetadataSync } from './partition-metadata.js';
-import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, Segment, TIME_INDEX_SUFFIX, segmentFileName, type SegmentOptions } from './segment.js';
+import { CLEANED_SUFFIX, COMPACTED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, Segment, TIME_INDEX_SUFFIX, segmentFileName, type SegmentDamage, type SegmentOptions } from './segment.js';
 
 /** Relative offsets in the indexes are u32: a segment never spans more offsets than this. */
 const SEGMENT_OFFSET_SPAN_MAX = 2 ** 32 - 1;
@@ -94,6 +95,10 @@ export class PartitionLog {
    */
   private offlineError: RunnelError | null = null;
   private offlineFromOffset = Infinity;
+  /** Offline since the open: nothing was appended, and the recovery point must not move (flush). */
+  private offlineAtOpen = false;
+  /** The damage marker's lines (damage-marker.ts), one per quarantined segment. */
+  private damageLines: string[] = [];
   private closed = false;
   /** fsync rounds done (each covers every append before it started): a measure of group commit. */
   fsyncCount = 0;
@@ -121,8 +126,9 @@ export class PartitionLog {
   }
 
   /**
-   * Opens (or creates) the log in `dir`. Never throws for damaged content: bad batches are cut,
-   * bad indexes rebuilt, and every repair is returned and logged. I/O errors do throw.
+   * Opens (or creates) the log in `dir`. Never throws for damaged content: a torn tail is cut,
+   * other damage takes the partition offline (keeping every byte), bad indexes are rebuilt, and
+   * every repair is returned and logged. I/O errors do throw.
    */
   static openSync(options: PartitionLogOptions): { log: PartitionLog; repairs: string[] } {
     const log = new PartitionLog(options);
@@ -131,7 +137,8 @@ export class PartitionLog {
     const firstBase = log.segments[0]!.baseOffset;
     log.logStart = Math.min(Math.max(options.logStartOffset ?? firstBase, firstBase), log.logEndOffset);
     // A crash between moving the log start and deleting the segments below it leaves them here.
-    log.deleteOldestSegmentsWhile((segment) => segment.nextOffset <= log.logStart);
+    // (A damaged segment's valid batches may end at its base: it is kept, never taken for one.)
+    log.deleteOldestSegmentsWhile((segment) => segment.damage === null && segment.nextOffset <= log.logStart);
     // After a crash, what recovery kept may still be only in the page cache: durable is what the
     // checkpoint says, and the next flush covers the rest.
     log.durableOffset = options.recover === true ? Math.min(options.recoveryPointOffset ?? 0, log.logEndOffset) : log.logEndOffset;
@@ -140,6 +147,7 @@ export class PartitionLog {
     // starts now (a restart delays a time-based roll by up to segmentMs, never forces one).
     if (!log.active.isEmpty) log.active.rollTimerStartMs = log.clock.nowMs();
     for (const repair of repairs) log.logger.warn({ topic: log.topic, partition: log.partition }, repair);
+    log.offlineAtOpen = log.offlineError !== null;
     if (log.offlineError !== null) log.logger.error({ topic: log.topic, partition: log.partition }, log.offlineError.message);
     return { log, repairs };
   }
@@ -200,6 +208,11 @@ export class PartitionLog {
     return this.segments.length;
   }
 
+  /** The `.log` file of the segment whose range holds `offset` (for reports). */
+  segmentFileFor(offset: number): string {
+    return this.segments[this.segmentIndexFor(offset)]!.logFile;
+  }
+
   /** Base offsets of the segments, oldest first (for tools and tests). */
   segmentBaseOffsets(): number[] {
     return this.segments.map((s) => s.baseOffset);
@@ -215,16 +228,34 @@ export class PartitionLog {
 
   /** Applies a new configuration (alter topic configs); takes effect at the next append or roll. */
   updateConfig(config: LogConfig): void {
+    if (this.configValue.cleanupPolicy === 'compact' && config.cleanupPolicy !== 'compact') this.markSealedSegmentsCompactedSync();
     this.configValue = config;
+  }
+
+  /**
+   * Leaving `compact`: every sealed segment may have been compacted, also by a version that
+   * wrote no markers, so each gets one (durably) and keeps the rules of compacted data at every
+   * later open. (The active segment holds appends only: its offsets are dense.)
+   */
+  private markSealedSegmentsCompactedSync(): void {
+    try {
+      let created = false;
+      for (const segment of this.closedSegments()) created = segment.markCompactedSync() || created;
+      if (created) fsyncDirSync(this.dir);
+    } catch (err) {
+      // Not fatal: an unmarked compacted segment is quarantined at a later recovery, never cut.
+      this.logger.error({ err, topic: this.topic, partition: this.partition }, 'could not mark the compacted segments');
+    }
   }
 
   private loadSegmentsSync(recoveryPointOffset: number, recover: boolean): string[] {
     const repairs = this.finishInterruptedSwapsSync();
-    const bases = fs
-      .readdirSync(this.dir)
-      .filter((name) => /^\d{20}\.log$/.test(name))
-      .map((name) => Number(name.slice(0, 20)))
-      .sort((a, b) => a - b);
+    const names = fs.readdirSync(this.dir);
+    const basesOf = (suffix: string): number[] => names.filter((name) => name.length === 20 + suffix.length && name.endsWith(suffix) && /^\d{20}/.test(name)).map((name) => Number(name.slice(0, 20)));
+    const bases = basesOf(LOG_SUFFIX).sort((a, b) => a - b);
+    // Segments compaction rewrote may skip offsets whatever the policy is now (compact, then delete).
+    const compacted = new Set(basesOf(COMPACTED_SUFFIX));
+    const optionsFor = (base: number): SegmentOptions => ({ ...this.segmentOptions, denseOffsets: this.segmentOptions.denseOffsets && !compacted.has(base) });
     if (bases.length === 0) {
       this.segments.push(Segment.createSync(this.dir, 0, this.segmentOptions));
       // A new log's first segment is durable before its first append can be acknowledged.
@@ -233,9 +264,12 @@ export class PartitionLog {
     }
     // Recover from the segment holding the recovery point; the last segment always, because
     // only it can end in a partial batch and its index is only persisted at flush.
-    const firstToRecover = recover ? Math.max(0, bases.findLastIndex((base) => base <= recoveryPointOffset)) : bases.length - 1;
+    // A partition known to hold damage re-validates every segment (a clean open checks only the
+    // last one), so it stays offline until the damaged segment is restored.
+    const knownDamaged = readDamagedSegmentsSync(this.dir);
+    const firstToRecover = knownDamaged !== null ? 0 : recover ? Math.max(0, bases.findLastIndex((base) => base <= recoveryPointOffset)) : bases.length - 1;
     for (let i = 0; i < bases.length; i++) {
-      const { segment, repairs: found } = Segment.openSync(this.dir, bases[i]!, this.segmentOptions, i >= firstToRecover);
+      const { segment, repairs: found } = Segment.openSync(this.dir, bases[i]!, optionsFor(bases[i]!), i >= firstToRecover);
       repairs.push(...found);
       const previous = this.segments[this.segments.length - 1];
       if (previous !== undefined && segment.baseOffset < previous.nextOffset) {
@@ -243,16 +277,74 @@ export class PartitionLog {
         segment.retire(true);
         continue;
       }
-      if (previous !== undefined && segment.baseOffset > previous.nextOffset && this.segmentOptions.denseOffsets) {
+      // A compacted segment may end before the next one starts (its last batches were removed);
+      // a damaged one ends, as far as its valid batches go, at its damage.
+      if (previous !== undefined && segment.baseOffset > previous.nextOffset && previous.denseOffsets && previous.damage === null) {
         repairs.push(this.takeOfflineForGap(previous, segment));
       }
       this.segments.push(segment);
-      if (found.some((r) => r.includes('truncated')) && i < bases.length - 1) {
-        repairs.push(...this.dropSegmentsAfterSync(i, bases));
-        break;
+      if (segment.damage !== null) {
+        const tornTailPossible = i === bases.length - 1 && !(knownDamaged?.has(path.basename(segment.logFile)) ?? false);
+        repairs.push(this.damagedAtOpen(segment, segment.damage, tornTailPossible, recoveryPointOffset));
       }
     }
+    repairs.push(...this.updateDamageMarkerSync(knownDamaged !== null));
     return repairs;
+  }
+
+  /**
+   * A bad batch found at open. Only a torn write may be cut: the tail of the last segment from
+   * an offset at or beyond the recovery point, which an unclean stop can leave half written
+   * (unless an earlier open already found it damaged: `tornTailPossible` is false then).
+   * Anything else (a middle segment, or data below the recovery point, which was fsync'd and
+   * acknowledged, so bit rot) is kept, and the partition goes offline from there: deleting it,
+   * or the segments after it, would destroy acknowledged records.
+   */
+  private damagedAtOpen(segment: Segment, damage: SegmentDamage, tornTailPossible: boolean, recoveryPointOffset: number): string {
+    if (tornTailPossible && damage.offset >= recoveryPointOffset) return segment.cutDamagedTailSync();
+    return this.quarantine(segment, damage);
+  }
+
+  /** Keeps the damaged segment's bytes and takes the partition offline from the damage; returns the repair. */
+  private quarantine(segment: Segment, damage: SegmentDamage): string {
+    segment.damage = damage;
+    const where = `${segment.logFile}: ${damage.problem} at position ${damage.position} (offset ${damage.offset})`;
+    this.damageLines.push(`${path.basename(segment.logFile)} position ${damage.position} offset ${damage.offset}: ${damage.problem}`);
+    this.goOffline(damage.offset, `${where}; the partition is offline from offset ${damage.offset} and every byte is kept: restore the segment from a backup and restart (see docs/storage.md)`);
+    return `${where}; partition offline from offset ${damage.offset}, every byte kept`;
+  }
+
+  /** Writes the damage marker for what this open found, or removes one whose damage is gone. */
+  private updateDamageMarkerSync(damageKnown: boolean): string[] {
+    if (this.damageLines.length > 0) {
+      writeDamageMarkerSync(this.dir, this.damageLines);
+      return [];
+    }
+    if (!damageKnown) return [];
+    removeDamageMarkerSync(this.dir);
+    return [`${path.join(this.dir, DAMAGE_MARKER_FILE)}: no damaged segment found any more; removed, the partition is back online`];
+  }
+
+  /**
+   * Takes the log offline for damage the scrub found in a sealed segment: every byte is kept,
+   * appends and reads at or after the damage fail with STORAGE_ERROR, and the damage marker
+   * keeps it offline across restarts until the segment is restored.
+   */
+  quarantineSync(segment: Segment, damage: SegmentDamage): void {
+    assert(this.segments.includes(segment), 'only a segment of this log is quarantined');
+    this.quarantine(segment, damage);
+    this.logger.error({ topic: this.topic, partition: this.partition }, this.offlineError!.message);
+    try {
+      writeDamageMarkerSync(this.dir, this.damageLines);
+    } catch (err) {
+      this.logger.error({ err, topic: this.topic, partition: this.partition }, 'could not write the damage marker: the partition may come back online at the next start');
+    }
+  }
+
+  private goOffline(fromOffset: number, message: string): void {
+    if (this.offlineError !== null && this.offlineFromOffset <= fromOffset) return;
+    this.offlineFromOffset = fromOffset;
+    this.offlineError = new RunnelError('STORAGE_ERROR', message, this.context());
   }
 
   /**
@@ -260,31 +352,20 @@ export class PartitionLog {
    * means a segment file was lost. Deleting what follows would destroy acknowledged records, and
    * serving across the hole would let consumers skip it silently: the partition goes offline
    * (no append, no read at or after the hole) and every file stays as it is, so restoring the
-   * missing segment and restarting brings it back. Compacted logs may have such holes.
+   * missing segment and restarting brings it back. Compacted segments may end in such holes.
    */
   private takeOfflineForGap(previous: Segment, next: Segment): string {
     const problem = `offsets ${previous.nextOffset} to ${next.baseOffset - 1} are missing between ${previous.logFile} and ${next.logFile} (a segment file was lost)`;
-    if (this.offlineError === null) {
-      this.offlineFromOffset = previous.nextOffset;
-      this.offlineError = new RunnelError('STORAGE_ERROR', `${problem}; the partition is offline until the missing segment is restored (see docs/storage.md)`, this.context());
-    }
+    this.goOffline(previous.nextOffset, `${problem}; the partition is offline until the missing segment is restored (see docs/storage.md)`);
     return `${problem}; partition offline, no file deleted`;
   }
 
-  /** Offline after open (a segment is missing): the error every append and read past the hole gets. */
+  /**
+   * Offline (a segment is missing, or damaged): the error every append, and every read at or
+   * after the first missing or damaged offset, gets.
+   */
   get offline(): RunnelError | null {
     return this.offlineError;
-  }
-
-  /** A segment cut by recovery ends the log: later segments cannot follow a gap. */
-  private dropSegmentsAfterSync(index: number, bases: number[]): string[] {
-    const dropped: string[] = [];
-    for (const base of bases.slice(index + 1)) {
-      const { segment } = Segment.openSync(this.dir, base, this.segmentOptions, false);
-      dropped.push(`${segment.logFile}: follows a truncated segment; deleted`);
-      segment.retire(true);
-    }
-    return dropped;
   }
 
   /**
@@ -366,7 +447,7 @@ export class PartitionLog {
 
   /** Makes everything appended so far durable and writes pending index entries. */
   async flush(): Promise<void> {
-    if (this.offlineError !== null) return; // nothing was appended, and its recovery point must not move
+    if (this.offlineAtOpen) return; // nothing was appended, and its recovery point must not move
     await this.waitDurable(this.logEndOffset);
     if (!this.closed) this.active.persistIndexesSync(false);
   }
@@ -473,10 +554,12 @@ export class PartitionLog {
     if (offset === this.logEndOffset) return this.emptyRead(offset);
     let from = offset;
     for (let i = this.segmentIndexFor(offset); i < this.segments.length; i++) {
+      // Never across a hole or damage: a consumer would skip the records there silently.
+      if (from >= this.offlineFromOffset) throw this.offlineError!;
       const segment = this.segments[i]!;
       segment.acquire();
       try {
-        const result = await segment.read(Math.max(from, segment.baseOffset), maxBytes, segment.sizeBytes);
+        const result = await segment.read(Math.max(from, segment.baseOffset), maxBytes, segment.readableBytes);
         if (result !== null) return { ...result, logStartOffset: this.logStart, logEndOffset: this.logEndOffset };
       } finally {
         segment.release();

@@ -4,8 +4,9 @@
  * zero-padded digits, as in Kafka.
  *
  * The segment trusts nothing it did not write in this process: indexes are checked when loaded
- * and rebuilt from the log when they fail; `recoverSync` re-validates every batch (length, magic,
- * CRC, offset order) and cuts the file at the first bad or partial one.
+ * and rebuilt from the log when they fail; `rebuildSync` re-validates every batch (length, magic,
+ * CRC, the record walk, offset order) and records the first bad or partial one as `damage`. The
+ * segment never decides to cut: its log does (only a torn tail may go, see PartitionLog).
  *
  * A failed write is sticky (as in NATS's filestore): after one, the segment refuses every append
  * until the log is reopened, because the file's tail is no longer known to be sound.
@@ -39,6 +40,13 @@ export const INDEX_SUFFIX = '.index';
 export const TIME_INDEX_SUFFIX = '.timeindex';
 export const CLEANED_SUFFIX = '.cleaned';
 export const SWAP_SUFFIX = '.swap';
+/**
+ * `<base>.compacted`: an empty file that says the segment was rewritten by compaction, so its
+ * batches may skip offsets and it may end before the next segment starts. Written (and its
+ * directory fsync'd) before the rewritten file can replace the `.log`, so the rules a segment is
+ * recovered with never depend on the log's current cleanupPolicy alone (compact, then delete).
+ */
+export const COMPACTED_SUFFIX = '.compacted';
 
 export function segmentFileName(baseOffset: number, suffix: string): string {
   return String(baseOffset).padStart(20, '0') + suffix;
@@ -46,8 +54,37 @@ export function segmentFileName(baseOffset: number, suffix: string): string {
 
 export interface SegmentOptions {
   indexIntervalBytes: number;
-  /** False for compacted logs, whose batches may skip offsets. */
+  /** False for a segment of a compacted log or one compaction rewrote: its batches may skip offsets. */
   denseOffsets: boolean;
+}
+
+/** The first batch of a segment that failed its structural check: where, and what. */
+export interface SegmentDamage {
+  /** Byte position of the bad or partial batch in the `.log`. */
+  position: number;
+  /** Offset the batch should have held (the segment's valid batches end below it). */
+  offset: number;
+  problem: string;
+}
+
+/**
+ * Checks the stored batch at `at` (whole or partial, up to `end`): structure as on produce
+ * (length, magic, CRC, codec, the record walk) and its base offset against `expectedOffset`
+ * (equal in dense segments, at least in compacted ones). Shared by recovery and the scrub.
+ */
+export function checkStoredBatch(
+  buf: Buffer,
+  at: number,
+  end: number,
+  expectedOffset: number,
+  denseOffsets: boolean,
+): { sizeBytes: number; baseOffset: number; lastOffset: number } | { problem: string } {
+  const checked = checkBatchStructure(buf, at, end, { denseOffsets });
+  if ('problem' in checked) return { problem: checked.problem };
+  const baseOffset = readBaseOffset(buf, at);
+  const offsetsOk = denseOffsets ? baseOffset === expectedOffset : baseOffset >= expectedOffset;
+  if (!offsetsOk) return { problem: `base offset ${baseOffset} where ${denseOffsets ? '' : 'at least '}${expectedOffset} was expected` };
+  return { sizeBytes: checked.sizeBytes, baseOffset, lastOffset: baseOffset + readLastOffsetDelta(buf, at) };
 }
 
 export interface BatchInfo {
@@ -86,6 +123,11 @@ export class Segment {
    * the clock; never a client timestamp, so no producer can roll a segment per batch or never.
    */
   rollTimerStartMs = -1;
+  /**
+   * The first bad batch found by the last full validation (open) or by the scrub; null when
+   * none. Reads never go past it (`readableBytes`), and nothing cuts it but the log's torn-tail rule.
+   */
+  damage: SegmentDamage | null = null;
   private bytesSinceIndexEntry = 0;
   private failure: RunnelError | null = null;
   private readers = 0;
@@ -118,19 +160,46 @@ export class Segment {
     return this.failure;
   }
 
+  /** Bytes readers may be served: up to the damage, when there is some. */
+  get readableBytes(): number {
+    return this.damage === null ? this.sizeBytes : Math.min(this.damage.position, this.sizeBytes);
+  }
+
+  /** False when the segment's batches may skip offsets (see COMPACTED_SUFFIX). */
+  get denseOffsets(): boolean {
+    return this.options.denseOffsets;
+  }
+
+  get compactedMarkerFile(): string {
+    return path.join(this.dir, segmentFileName(this.baseOffset, COMPACTED_SUFFIX));
+  }
+
+  /**
+   * Records that the segment may skip offsets (COMPACTED_SUFFIX). Returns true when it created
+   * the marker: the caller then fsyncs the directory before relying on it.
+   */
+  markCompactedSync(): boolean {
+    if (fs.existsSync(this.compactedMarkerFile)) return false;
+    fs.writeFileSync(this.compactedMarkerFile, '');
+    return true;
+  }
+
   /** Creates a new, empty segment (an existing file of that name is emptied). */
   static createSync(dir: string, baseOffset: number, options: SegmentOptions): Segment {
     const fd = fs.openSync(path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX)), 'w+');
     const segment = new Segment(dir, baseOffset, fd, options);
+    // A marker left by a former segment of this base (before a truncation) does not describe this one.
+    fs.rmSync(segment.compactedMarkerFile, { force: true });
     segment.offsetIndex.reset();
     segment.timeIndex.reset();
     return segment;
   }
 
   /**
-   * Opens an existing segment. With `recover`, every batch is re-validated and the file is cut
-   * at the first bad one; otherwise the indexes are checked and only the tail after the last
-   * index entry is scanned. Returns what was repaired, for the log.
+   * Opens an existing segment. With `recover`, every batch is re-validated; otherwise the
+   * indexes are checked and only the tail after the last index entry is scanned (a problem
+   * there means a full validation). A bad batch found is left in the file and recorded as
+   * `damage`: whether it may be cut is the log's decision. Returns what was repaired.
    */
   static openSync(dir: string, baseOffset: number, options: SegmentOptions, recover: boolean): { segment: Segment; repairs: string[] } {
     const fd = fs.openSync(path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX)), 'r+');
@@ -142,8 +211,7 @@ export class Segment {
       if (problem === null) return { segment, repairs };
       repairs.push(`${segment.logFile}: ${problem}; rebuilding from the log`);
     }
-    const cut = segment.recoverSync();
-    if (cut !== null) repairs.push(cut);
+    segment.damage = segment.rebuildSync();
     return { segment, repairs };
   }
 
@@ -216,12 +284,12 @@ export class Segment {
   }
 
   /**
-   * Re-validates every batch (length, magic, CRC, offset order) and rebuilds both indexes from
-   * them. With `cut`, the file is truncated after the last valid batch (recovery at open);
-   * without, a problem only stops the rebuild there (an index rebuild on a live segment must
-   * never drop data). Returns a description of the problem, or null when the file was valid.
+   * Re-validates every batch (structure and offset order, checkStoredBatch) and rebuilds both
+   * indexes from them, stopping at the first bad or partial batch, which it returns (null when
+   * the file is valid). It never changes the file: an index rebuild on a live segment, and
+   * recovery, must never drop data by themselves.
    */
-  recoverSync(cut = true): string | null {
+  rebuildSync(): SegmentDamage | null {
     this.offsetIndex.reset();
     this.timeIndex.reset();
     this.nextOffset = this.baseOffset;
@@ -230,15 +298,13 @@ export class Segment {
     let position = 0;
     let chunk: Buffer = Buffer.alloc(0);
     let chunkStart = 0;
-    let problem: string | null = null;
     while (position < this.sizeBytes) {
       let at = position - chunkStart;
       const left = this.sizeBytes - position;
       const declared = chunk.length - at >= BATCH_LENGTH_PREFIX_BYTES ? readBatchSize(chunk, at) : BATCH_HEADER_BYTES;
       if (declared > left) {
         // Not read: a damaged length would otherwise pull in the rest of the segment.
-        problem = `short-buffer (batch length ${declared}, ${left} bytes left in the segment)`;
-        break;
+        return { position, offset: this.nextOffset, problem: `short-buffer (batch length ${declared}, ${left} bytes left in the segment)` };
       }
       const wanted = Math.min(left, Math.max(declared, BATCH_HEADER_BYTES));
       if (chunk.length - at < wanted) {
@@ -246,28 +312,26 @@ export class Segment {
         chunk = readAtSync(this.fd, position, Math.min(left, Math.max(wanted, SCAN_CHUNK_BYTES)));
         at = 0;
       }
-      // Structure, as on produce: length, magic, CRC, then the record walk.
-      const checked = checkBatchStructure(chunk, at, chunk.length, { denseOffsets: this.options.denseOffsets });
-      if ('problem' in checked) {
-        problem = checked.problem;
-        break;
-      }
-      const baseOffset = readBaseOffset(chunk, at);
-      const offsetsOk = this.options.denseOffsets ? baseOffset === this.nextOffset : baseOffset >= this.nextOffset;
-      if (!offsetsOk) {
-        problem = `base offset ${baseOffset} where ${this.nextOffset} was expected`;
-        break;
-      }
-      const lastOffset = baseOffset + readLastOffsetDelta(chunk, at);
-      this.noteBatch(baseOffset, lastOffset, readMaxTimestamp(chunk, at), checked.sizeBytes, position, true);
+      const checked = checkStoredBatch(chunk, at, chunk.length, this.nextOffset, this.options.denseOffsets);
+      if ('problem' in checked) return { position, offset: this.nextOffset, problem: checked.problem };
+      this.noteBatch(checked.baseOffset, checked.lastOffset, readMaxTimestamp(chunk, at), checked.sizeBytes, position, true);
       position += checked.sizeBytes;
     }
-    if (problem === null) return null;
-    if (!cut) return `${this.logFile}: ${problem} at position ${position}`;
-    const droppedBytes = this.sizeBytes - position;
-    fs.ftruncateSync(this.fd, position);
-    this.sizeBytes = position;
-    return `${this.logFile}: ${problem} at position ${position}; truncated ${droppedBytes} bytes, log end offset now ${this.nextOffset}`;
+    return null;
+  }
+
+  /**
+   * Cuts the file at its damage (the log decided it is a torn tail) and returns the repair.
+   * The indexes already end there (rebuildSync).
+   */
+  cutDamagedTailSync(): string {
+    const damage = this.damage;
+    assert(damage !== null, 'only a damaged segment is cut');
+    const droppedBytes = this.sizeBytes - damage.position;
+    fs.ftruncateSync(this.fd, damage.position);
+    this.sizeBytes = damage.position;
+    this.damage = null;
+    return `${this.logFile}: ${damage.problem} at position ${damage.position}; truncated ${droppedBytes} bytes, log end offset now ${this.nextOffset}`;
   }
 
   /** Index bookkeeping shared by append, tail scan and recovery. */
@@ -409,7 +473,7 @@ export class Segment {
    */
   private rebuildIndexesSync(): void {
     const { nextOffset, maxTimestampMs } = this;
-    if (this.recoverSync(false) === null) return;
+    if (this.rebuildSync() === null) return;
     this.nextOffset = Math.max(this.nextOffset, nextOffset);
     this.maxTimestampMs = Math.max(this.maxTimestampMs, maxTimestampMs);
   }
@@ -471,7 +535,7 @@ export class Segment {
     if (position >= this.sizeBytes) return;
     fs.ftruncateSync(this.fd, position);
     this.sizeBytes = position;
-    this.recoverSync(false);
+    this.rebuildSync();
   }
 
   /** Writes index entries not yet on disk; with fsync, makes them durable. */
@@ -510,12 +574,12 @@ export class Segment {
   private renameForDeletionSync(): string[] {
     // Renamed first, so a crash before the unlink cannot leave a stale segment in the log.
     const renamed: string[] = [];
-    for (const file of [this.logFile, this.offsetIndex.file, this.timeIndex.file]) {
+    for (const file of [this.logFile, this.offsetIndex.file, this.timeIndex.file, this.compactedMarkerFile]) {
       try {
         fs.renameSync(file, `${file}.deleted`);
         renamed.push(`${file}.deleted`);
       } catch {
-        // an index file may not exist yet
+        // an index file (or the compacted marker) may not exist
       }
     }
     return renamed;

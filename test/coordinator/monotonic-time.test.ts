@@ -27,6 +27,7 @@ const offsetLog: OffsetLog = {
   create: () => Promise.resolve(1),
   appendDurable: () => Promise.resolve(),
   read: async function* () {}, // an empty log
+  fileOf: (partition, offset) => `memory:${partition}@${offset}`,
 };
 
 function coordinator(overrides: Partial<CoordinatorConfig> = {}): { c: GroupCoordinator; wall: ManualClock; mono: ManualClock } {

@@ -53,6 +53,10 @@ class MemoryOffsetLog implements OffsetLog {
     return new Promise((resolve, reject) => this.pending.push({ partition, resolve, reject }));
   }
 
+  fileOf(partition: number, offset: number): string {
+    return `memory-${partition}@${offset}`;
+  }
+
   async *read(partition: number): AsyncIterable<Buffer> {
     const batches = this.partitions?.[partition] ?? [];
     // Each chunk arrives on a later turn, as a read from disk would.
@@ -179,7 +183,7 @@ describe('OffsetStore: commits, tombstones and replay against a model', () => {
   it('creates the topic on the first write only, with the wanted partitions, and keeps an existing topic’s count', async () => {
     const fresh = new MemoryOffsetLog();
     const store = new OffsetStore(fresh, 5, silentLogger);
-    expect(await store.load()).toEqual({ records: 0, groups: 0, skipped: 0 });
+    expect(await store.load()).toEqual({ records: 0, groups: 0, skipped: 0, skippedBatches: 0, unreadablePartitions: 0 });
     expect(fresh.creates).toEqual([]);
     await store.remove('nobody'); // nothing to remove: no write, no topic
     expect(fresh.creates).toEqual([]);
@@ -214,7 +218,7 @@ describe('OffsetStore: commits, tombstones and replay against a model', () => {
 
     const { store: again, loaded } = await reloaded(log);
     expect(view(again)).toEqual(view(store));
-    expect(loaded).toEqual({ records: 6, groups: 1, skipped: 0 });
+    expect(loaded).toEqual({ records: 6, groups: 1, skipped: 0, skippedBatches: 0, unreadablePartitions: 0 });
   });
 
   it('makes a commit visible only once it is durable, and not at all when the append fails', async () => {
@@ -277,7 +281,7 @@ describe('OffsetStore: undecodable records', () => {
     log.appendRaw(0, bad);
     log.appendRaw(1, [good('h', 't', 0, 3), { key: key(1, 'h', 't', 9), value: null }]); // a tombstone for nothing is fine
     const { store, loaded } = await reloaded(log);
-    expect(loaded).toEqual({ records: 2 + bad.length + 2, groups: 2, skipped: bad.length });
+    expect(loaded).toEqual({ records: 2 + bad.length + 2, groups: 2, skipped: bad.length, skippedBatches: 0, unreadablePartitions: 0 });
     expect(view(store)).toEqual({
       g: { [tpKey('t', 0)]: { offset: 7, metadata: 'm', commitTimestampMs: 1000 }, [tpKey('t', 1)]: { offset: 8, metadata: 'm', commitTimestampMs: 1000 } },
       h: { [tpKey('t', 0)]: { offset: 3, metadata: 'm', commitTimestampMs: 1000 } },

@@ -2,25 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Codec } from '../../src/format/batch-header.js';
-import { decodeRecordBatches, type DecodedRecord } from '../../src/format/record-batch.js';
+import type { DecodedRecord } from '../../src/format/record-batch.js';
 import { compactLog } from '../../src/storage/compaction.js';
 import type { PartitionLog } from '../../src/storage/partition-log.js';
 import { segmentFileName } from '../../src/storage/segment.js';
-import { makeBatch, openLog, rng, tempDir } from './helpers.js';
+import { makeBatch, openLog, readRecords, rng, tempDir } from './helpers.js';
 
 const compacted = { cleanupPolicy: 'compact' as const, segmentBytes: 2048, indexIntervalBytes: 200, deleteRetentionMs: 1000 };
 
-async function readAll(log: PartitionLog): Promise<DecodedRecord[]> {
-  const records: DecodedRecord[] = [];
-  let offset = log.logStartOffset;
-  while (offset < log.logEndOffset) {
-    const result = await log.read(offset, 64 * 1024);
-    if (result.bytes.length === 0) break;
-    for (const batch of decodeRecordBatches(result.bytes)) records.push(...batch.records.filter((r) => r.offset >= offset));
-    offset = result.nextOffset;
-  }
-  return records;
-}
+const readAll = readRecords;
 
 interface Written {
   offset: number;

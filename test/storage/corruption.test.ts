@@ -1,9 +1,12 @@
 /**
  * Seeded random damage to the files of a cleanly closed, multi-segment partition log, then a
- * reopen. Whatever the damage, opening never throws; the log keeps a byte-exact prefix of what
- * was appended (cut at the first batch whose damage the CRC, length, magic or offset checks can
- * see), reads and timestamp lookups agree with a brute-force model of that prefix, and appends
- * continue at the log end offset.
+ * reopen. Whatever the damage, opening never throws. When the damage is a torn tail (in the last
+ * segment, from an offset at or beyond the recovery point), the log keeps a byte-exact prefix of
+ * what was appended (cut at the first batch whose damage the CRC, length, magic or offset checks
+ * can see), reads and timestamp lookups agree with a brute-force model of that prefix, and
+ * appends continue at the log end offset. Any other visible damage (a middle segment, or below
+ * the recovery point: hardening #11) keeps every byte and takes the partition offline, serving
+ * the same prefix, and a clean reopen keeps it offline.
  *
  * Each case's seed is in its name. Set RUNNEL_CORRUPTION_SEED to move every seed (a different
  * set of cases), or run one case with `-t "seed 1234"`.
@@ -337,6 +340,14 @@ async function reopenAndCheck(built: BuiltLog, expectation: Expectation, plan: O
   const kept = built.batches.slice(0, expectation.keep);
   const bytesOf = (i: number): Buffer => expectation.changed.get(i) ?? kept[i].bytes;
 
+  const damaged = built.batches[expectation.keep] as StoredBatch | undefined;
+  const lastSegment = built.segments.length - 1;
+  // (A last segment cut exactly at a batch boundary shows no damage: it reads as a shorter log.)
+  const visible = damaged !== undefined && expectation.repairExpected;
+  if (visible && (damaged.segment !== lastSegment || damaged.baseOffset < plan.recoveryPointOffset)) {
+    await checkQuarantined(built, kept, bytesOf, damaged, plan, where);
+    return;
+  }
   const { log, repairs } = openLog(built.dir, plan, built.config);
   if (expectation.repairExpected) expect(repairs.length, `${where}: repairs reported`).toBeGreaterThan(0);
   await checkLog(log, kept, bytesOf, where, { everyOffset: true, timestampStride: expectation.indexesDamaged === true ? 1 : 2 });
@@ -356,6 +367,34 @@ async function reopenAndCheck(built: BuiltLog, expectation: Expectation, plan: O
   expect(reopened.repairs, `${where}: repairs at the open after the repair`).toEqual([]);
   await checkLog(reopened.log, after, bytesAfter, `${where}, reopened`, { everyOffset: false, timestampStride: 3 });
   await reopened.log.close();
+}
+
+function logSizes(built: BuiltLog): number[] {
+  return built.segments.map((segment) => (fs.existsSync(segment.log) ? fs.statSync(segment.log).size : -1));
+}
+
+/**
+ * Damage that is not a torn tail: every byte stays, the partition is offline from the damaged
+ * batch (appends and reads there fail with STORAGE_ERROR), the batches before it read back
+ * exactly, and a clean reopen keeps it offline.
+ */
+async function checkQuarantined(built: BuiltLog, kept: StoredBatch[], bytesOf: (i: number) => Buffer, damaged: StoredBatch, plan: OpenPlan, where: string): Promise<void> {
+  const sizes = logSizes(built);
+  for (const open of [plan, { recover: false, recoveryPointOffset: 0 }]) {
+    const { log, repairs } = openLog(built.dir, open, built.config);
+    const at = `${where}, reopened with ${JSON.stringify(open)}`;
+    expect(repairs.join('\n'), `${at}: repairs`).not.toMatch(/truncated|deleted/);
+    expect(log.offline?.code, `${at}: offline`).toBe('STORAGE_ERROR');
+    expect(logSizes(built), `${at}: every byte kept`).toEqual(sizes);
+    for (const [index, batch] of kept.entries()) {
+      const result = await log.read(batch.baseOffset, 1);
+      expect(result.firstOffset, `${at}: read at ${batch.baseOffset}`).toBe(batch.baseOffset);
+      expectSameBytes(result.bytes, bytesOf(index), `${at}: read at ${batch.baseOffset}`);
+    }
+    await expect(log.read(damaged.baseOffset, 1 << 20), `${at}: read of the damaged batch`).rejects.toMatchObject({ code: 'STORAGE_ERROR' });
+    expect(() => log.appendSync(makeBatch()), `${at}: append`).toThrow(/offline/);
+    await log.close();
+  }
 }
 
 function seeds(kind: number): number[] {

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
-import { encodeRecordBatch } from '../../src/format/record-batch.js';
+import { isRunnelError, type RunnelError } from '../../src/common/errors.js';
+import { decodeRecordBatches, encodeRecordBatch, type DecodedRecord } from '../../src/format/record-batch.js';
 import { Codec } from '../../src/format/batch-header.js';
 import { resolveLogConfig, type LogConfig } from '../../src/storage/log-config.js';
 import { PartitionLog, type PartitionLogOptions } from '../../src/storage/partition-log.js';
@@ -75,4 +76,28 @@ export function overwriteInt32(file: string, position: number, value: number): v
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Every record of the log from its start, in offset order (reads whole batches, drops records below each read's offset). */
+export async function readRecords(log: PartitionLog): Promise<DecodedRecord[]> {
+  const records: DecodedRecord[] = [];
+  let offset = log.logStartOffset;
+  while (offset < log.logEndOffset) {
+    const result = await log.read(offset, 64 * 1024);
+    if (result.bytes.length === 0) break;
+    for (const batch of decodeRecordBatches(result.bytes)) records.push(...batch.records.filter((r) => r.offset >= offset));
+    offset = result.nextOffset;
+  }
+  return records;
+}
+
+/** The RunnelError `work` throws (or rejects with); fails the test when it throws nothing. */
+export async function caught(work: () => unknown): Promise<RunnelError> {
+  try {
+    await work();
+  } catch (err) {
+    if (isRunnelError(err)) return err;
+    throw err;
+  }
+  throw new Error('expected a RunnelError');
 }

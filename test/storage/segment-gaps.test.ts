@@ -5,21 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isRunnelError, type RunnelError } from '../../src/common/errors.js';
 import { INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, segmentFileName } from '../../src/storage/segment.js';
-import { makeBatch, openLog, tempDir } from './helpers.js';
+import { caught, makeBatch, openLog, tempDir } from './helpers.js';
 
 const SMALL_SEGMENTS = { segmentBytes: 2048, indexIntervalBytes: 256 };
-
-async function caught(work: () => unknown): Promise<RunnelError> {
-  try {
-    await work();
-  } catch (err) {
-    if (isRunnelError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a RunnelError');
-}
 
 /** A closed log of at least four segments; returns its segment base offsets and log end offset. */
 async function writeSegments(dir: string): Promise<{ bases: number[]; end: number }> {
