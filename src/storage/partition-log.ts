@@ -488,12 +488,13 @@ export class PartitionLog {
 
   private async syncSegments(sealed: Segment[], active: Segment, dirDirty: boolean): Promise<void> {
     for (const segment of sealed) {
-      if (segment.fileDescriptor < 0) continue; // deleted by retention meanwhile
-      segment.persistIndexesSync(false);
-      await fdatasync(segment.fileDescriptor);
-      await Promise.all([syncFile(segment.offsetIndex.file), syncFile(segment.timeIndex.file)]);
+      await syncPinned(segment, async (fd) => {
+        segment.persistIndexesSync(false);
+        await fdatasync(fd);
+        await Promise.all([syncFile(segment.offsetIndex.file), syncFile(segment.timeIndex.file)]);
+      });
     }
-    if (active.fileDescriptor >= 0) await fdatasync(active.fileDescriptor);
+    await syncPinned(active, (fd) => fdatasync(fd));
     if (dirDirty) await fsyncDir(this.dir);
   }
 
@@ -738,6 +739,22 @@ export class PartitionLog {
 
   private context(): { topic: string; partition: number } {
     return { topic: this.topic, partition: this.partition };
+  }
+}
+
+/**
+ * Runs an fsync of `segment` with the segment pinned (acquire/release, as reads do), so that
+ * retention, compaction or truncation retiring it meanwhile defers closing its descriptor until
+ * the fsync is done: a descriptor closed under a queued fdatasync fails it (EBADF), or syncs
+ * whatever file reused the number. A segment already closed is skipped (it was deleted).
+ */
+async function syncPinned(segment: Segment, sync: (fd: number) => Promise<void>): Promise<void> {
+  if (segment.fileDescriptor < 0) return;
+  segment.acquire();
+  try {
+    await sync(segment.fileDescriptor);
+  } finally {
+    segment.release();
   }
 }
 
