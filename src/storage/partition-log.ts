@@ -2,7 +2,8 @@
  * The log of one topic-partition: an ordered set of segments (by base offset), of which the last
  * is active (appended to). It stamps offsets on appended batches, rolls segments by size, time
  * and offset range, serves reads of whole stored batches, group-commits fsyncs for durable
- * appends, and moves the log start offset (retention, delete-records).
+ * appends (group-commit.ts owns the durable offset and the fsync rounds), and moves the log
+ * start offset (retention, delete-records).
  *
  * Concurrency: appends, rolls and deletions are synchronous, so each is atomic on the event
  * loop; reads are asynchronous and pin the segment they read (`acquire`), so a segment deleted
@@ -20,7 +21,8 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { writeBaseOffset } from '../format/batch-header.js';
 import { CheckedBatch } from './checked-batch.js';
-import { fdatasync, fsyncDir, fsyncDirSync, mkdirDurableSync } from './file-io.js';
+import { fsyncDirSync, mkdirDurableSync } from './file-io.js';
+import { GroupCommit, type GroupCommitLog } from './group-commit.js';
 import type { LogConfig } from './log-config.js';
 import { DAMAGE_MARKER_FILE, readDamagedSegmentsSync, removeDamageMarkerSync, writeDamageMarkerSync } from './damage-marker.js';
 import { writePartitionMetadataSync } from './partition-metadata.js';
@@ -65,12 +67,6 @@ export interface PartitionLogOptions {
   logger?: Logger;
 }
 
-interface DurableWaiter {
-  offset: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
 export class PartitionLog {
   readonly topic: string;
   readonly partition: number;
@@ -81,13 +77,8 @@ export class PartitionLog {
   private readonly logger: Logger;
   private segments: Segment[] = [];
   private logStart = 0;
-  /** Every offset below this is on disk (fdatasync'd), with the segments before it sealed. */
-  private durableOffset = 0;
-  private durableWaiters: DurableWaiter[] = [];
-  private syncing = false;
-  /** Rolled segments whose log and index files still need an fsync. */
-  private unsyncedSegments: Segment[] = [];
-  private dirDirty = false;
+  /** The durable offset and the fsync rounds that move it (group-commit.ts). */
+  private readonly commit: GroupCommit;
   private failure: RunnelError | null = null;
   /**
    * Set at open when offsets are missing between two segments (a lost segment file): appends,
@@ -100,8 +91,6 @@ export class PartitionLog {
   /** The damage marker's lines (damage-marker.ts), one per quarantined segment. */
   private damageLines: string[] = [];
   private closed = false;
-  /** fsync rounds done (each covers every append before it started): a measure of group commit. */
-  fsyncCount = 0;
   /** Rolls since the log was opened, so the cleaner knows when there is new work. */
   rollCount = 0;
   /**
@@ -123,6 +112,25 @@ export class PartitionLog {
     this.configValue = options.config;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
+    this.commit = new GroupCommit(this.groupCommitView());
+  }
+
+  /** What the group commit sees of this log. */
+  private groupCommitView(): GroupCommitLog {
+    return {
+      dir: this.dir,
+      logEndOffset: () => this.logEndOffset,
+      activeSegment: () => this.active,
+      failed: () => this.failure,
+      isClosed: () => this.closed,
+      fail: (err) => {
+        this.failure = storageError(err, 'fsync', this.context());
+        this.active.fail(this.failure);
+        return this.failure;
+      },
+      closedError: () => new RunnelError('LOG_CLOSED', undefined, this.context()),
+      durableAdvanced: (offset) => this.onDurableAdvance?.(offset),
+    };
   }
 
   /**
@@ -141,7 +149,7 @@ export class PartitionLog {
     log.deleteOldestSegmentsWhile((segment) => segment.damage === null && segment.nextOffset <= log.logStart);
     // After a crash, what recovery kept may still be only in the page cache: durable is what the
     // checkpoint says, and the next flush covers the rest.
-    log.durableOffset = options.recover === true ? Math.min(options.recoveryPointOffset ?? 0, log.logEndOffset) : log.logEndOffset;
+    log.commit.openedAt(options.recover === true ? Math.min(options.recoveryPointOffset ?? 0, log.logEndOffset) : log.logEndOffset);
     if (options.recover === true) log.markRecoveredUnsynced();
     // The broker did not record when the active segment got its first batch: its segmentMs timer
     // starts now (a restart delays a time-based roll by up to segmentMs, never forces one).
@@ -159,9 +167,9 @@ export class PartitionLog {
    */
   private markRecoveredUnsynced(): void {
     for (const segment of this.segments.slice(0, -1)) {
-      if (segment.nextOffset > this.durableOffset) this.unsyncedSegments.push(segment);
+      if (segment.nextOffset > this.commit.durableOffset) this.commit.sealed(segment);
     }
-    this.dirDirty = true;
+    this.commit.directoryChanged();
   }
 
   get config(): LogConfig {
@@ -190,7 +198,12 @@ export class PartitionLog {
 
   /** Offset below which everything is durable: the recovery point written to the checkpoint. */
   get recoveryPoint(): number {
-    return this.durableOffset;
+    return this.commit.durableOffset;
+  }
+
+  /** fsync rounds done (each covers every append before it started): a measure of group commit. */
+  get fsyncCount(): number {
+    return this.commit.rounds;
   }
 
   get sizeBytes(): number {
@@ -201,7 +214,7 @@ export class PartitionLog {
 
   /** Sealed segments waiting for their fsync (tests, metrics). */
   get unsyncedSegmentCount(): number {
-    return this.unsyncedSegments.length;
+    return this.commit.unsyncedCount;
   }
 
   get segmentCount(): number {
@@ -437,12 +450,7 @@ export class PartitionLog {
   /** Resolves once every offset below `offset` is durable. */
   waitDurable(offset: number): Promise<void> {
     assert(offset <= this.logEndOffset, `cannot wait for offset ${offset} beyond the log end ${this.logEndOffset}`);
-    if (offset <= this.durableOffset) return Promise.resolve();
-    if (this.failure !== null) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      this.durableWaiters.push({ offset, resolve, reject });
-      if (!this.syncing) void this.syncLoop();
-    });
+    return this.commit.waitDurable(offset);
   }
 
   /** Makes everything appended so far durable and writes pending index entries. */
@@ -450,62 +458,6 @@ export class PartitionLog {
     if (this.offlineAtOpen) return; // nothing was appended, and its recovery point must not move
     await this.waitDurable(this.logEndOffset);
     if (!this.closed) this.active.persistIndexesSync(false);
-  }
-
-  /**
-   * Group commit: one fdatasync covers every append made before it started. Appends arriving
-   * while it runs wait for the next round, which covers them all at once.
-   */
-  private async syncLoop(): Promise<void> {
-    this.syncing = true;
-    try {
-      while (this.durableWaiters.length > 0 && this.failure === null && !this.closed) {
-        // Yield one turn of the event loop first: writers resumed by the previous round (and
-        // appends already queued in this turn) join this round instead of each starting one.
-        await nextTurn();
-        const target = this.logEndOffset;
-        const sealed = this.unsyncedSegments.splice(0);
-        const dirDirty = this.dirDirty;
-        this.dirDirty = false;
-        try {
-          await this.syncSegments(sealed, this.active, dirDirty);
-        } catch (err) {
-          this.failure = storageError(err, 'fsync', this.context());
-          this.active.fail(this.failure);
-          break;
-        }
-        this.fsyncCount++;
-        const advanced = target > this.durableOffset;
-        this.durableOffset = Math.max(this.durableOffset, target);
-        this.resolveWaiters();
-        if (advanced) this.onDurableAdvance?.(this.durableOffset);
-      }
-    } finally {
-      this.syncing = false;
-      if (this.failure !== null || this.closed) this.rejectWaiters(this.failure ?? new RunnelError('LOG_CLOSED', undefined, this.context()));
-    }
-  }
-
-  private async syncSegments(sealed: Segment[], active: Segment, dirDirty: boolean): Promise<void> {
-    for (const segment of sealed) {
-      await syncPinned(segment, async (fd) => {
-        segment.persistIndexesSync(false);
-        await fdatasync(fd);
-        await Promise.all([syncFile(segment.offsetIndex.file), syncFile(segment.timeIndex.file)]);
-      });
-    }
-    await syncPinned(active, (fd) => fdatasync(fd));
-    if (dirDirty) await fsyncDir(this.dir);
-  }
-
-  private resolveWaiters(): void {
-    const waiters = this.durableWaiters;
-    this.durableWaiters = waiters.filter((w) => w.offset > this.durableOffset);
-    for (const waiter of waiters) if (waiter.offset <= this.durableOffset) waiter.resolve();
-  }
-
-  private rejectWaiters(err: RunnelError): void {
-    for (const waiter of this.durableWaiters.splice(0)) waiter.reject(err);
   }
 
   private checkWritable(): void {
@@ -539,8 +491,7 @@ export class PartitionLog {
       throw this.failure;
     }
     this.segments.push(next);
-    this.unsyncedSegments.push(old);
-    this.dirDirty = true;
+    this.commit.sealed(old);
     this.rollCount++;
     this.onRoll?.(next.baseOffset);
   }
@@ -627,13 +578,10 @@ export class PartitionLog {
     const position = await segment.positionOf(offset);
     // Synchronous from here: appends that ran during the await only added batches after it.
     for (const later of this.segments.splice(index + 1)) later.retire(true);
-    this.unsyncedSegments = this.unsyncedSegments.filter((s) => this.segments.includes(s));
     segment.cutAtSync(position);
-    this.durableOffset = Math.min(this.durableOffset, this.logEndOffset);
     this.logStart = Math.min(this.logStart, this.logEndOffset);
-    this.dirDirty = true;
     const truncated = new RunnelError('OFFSET_OUT_OF_RANGE', 'the log was truncated below this append', this.context());
-    this.durableWaiters = this.durableWaiters.filter((w) => w.offset <= this.logEndOffset || (w.reject(truncated), false));
+    this.commit.truncated(this.logEndOffset, (s) => this.segments.includes(s), truncated);
   }
 
   /**
@@ -680,13 +628,13 @@ export class PartitionLog {
     let deleted = 0;
     while (this.segments.length > 1 && predicate(this.segments[0]!)) {
       const segment = this.segments.shift()!;
-      this.unsyncedSegments = this.unsyncedSegments.filter((s) => s !== segment);
+      this.commit.forget(segment);
       segment.retire(true);
       deleted++;
     }
     if (deleted > 0) {
       this.logStart = Math.max(this.logStart, this.segments[0]!.baseOffset);
-      this.dirDirty = true;
+      this.commit.directoryChanged();
       this.logger.info({ topic: this.topic, partition: this.partition, deleted, logStartOffset: this.logStart }, 'deleted old segments');
     }
     return deleted;
@@ -705,7 +653,7 @@ export class PartitionLog {
     const index = this.segments.indexOf(old);
     assert(index >= 0 && index < this.segments.length - 1, 'only a sealed segment of this log can be replaced');
     this.segments[index] = replacement;
-    this.unsyncedSegments = this.unsyncedSegments.filter((s) => s !== old);
+    this.commit.forget(old);
     old.retire(false);
   }
 
@@ -714,7 +662,7 @@ export class PartitionLog {
     if (this.closed) return;
     if (this.failure === null) await this.flush();
     this.closed = true;
-    this.rejectWaiters(new RunnelError('LOG_CLOSED', undefined, this.context()));
+    this.commit.rejectAll(new RunnelError('LOG_CLOSED', undefined, this.context()));
     for (const segment of this.segments) {
       if (this.failure === null) segment.persistIndexesSync(true);
       segment.retire(false);
@@ -724,7 +672,7 @@ export class PartitionLog {
   /** Closes without flushing or writing indexes, as a crash would leave the files (tests, deletion). */
   closeAbruptly(): void {
     this.closed = true;
-    this.rejectWaiters(new RunnelError('LOG_CLOSED', undefined, this.context()));
+    this.commit.rejectAll(new RunnelError('LOG_CLOSED', undefined, this.context()));
     for (const segment of this.segments) segment.retire(false);
   }
 
@@ -739,40 +687,5 @@ export class PartitionLog {
 
   private context(): { topic: string; partition: number } {
     return { topic: this.topic, partition: this.partition };
-  }
-}
-
-/**
- * Runs an fsync of `segment` with the segment pinned (acquire/release, as reads do), so that
- * retention, compaction or truncation retiring it meanwhile defers closing its descriptor until
- * the fsync is done: a descriptor closed under a queued fdatasync fails it (EBADF), or syncs
- * whatever file reused the number. A segment already closed is skipped (it was deleted).
- */
-async function syncPinned(segment: Segment, sync: (fd: number) => Promise<void>): Promise<void> {
-  if (segment.fileDescriptor < 0) return;
-  segment.acquire();
-  try {
-    await sync(segment.fileDescriptor);
-  } finally {
-    segment.release();
-  }
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-async function syncFile(file: string): Promise<void> {
-  let handle: fs.promises.FileHandle;
-  try {
-    handle = await fs.promises.open(file, 'r+');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // no index entries yet
-    throw err;
-  }
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
   }
 }
