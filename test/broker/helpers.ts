@@ -2,6 +2,7 @@
  * Broker tests talk to a real broker (in this process, on port 0) with a plain grpc-js client
  * loaded from the .proto files: no SDK, no mocks.
  */
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach } from 'vitest';
 import { silentLogger } from '../../src/common/logger.js';
@@ -74,4 +75,16 @@ export function connect(address: string): Clients {
       groups.close();
     },
   };
+}
+
+/** A port free on 127.0.0.1 right now (for a broker that must come back on the same port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = (server.address() as net.AddressInfo);
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -5,7 +5,6 @@
  * resets, errors, lag and close, over both transports where it matters.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin/admin.js';
@@ -16,7 +15,7 @@ import { json } from '../../src/client/serialization.js';
 import { RunnelError } from '../../src/common/errors.js';
 import { Codec } from '../../src/format/batch-header.js';
 import { encodeRecordBatch, type RecordInput } from '../../src/format/record-batch.js';
-import { startTestBroker, stopTestBroker } from '../broker/helpers.js';
+import { freePort, startTestBroker, stopTestBroker } from '../broker/helpers.js';
 import { makeBatch, rng } from '../storage/helpers.js';
 
 // ---- helpers ----------------------------------------------------------------------------------
@@ -432,17 +431,6 @@ describe('Consumer flow', () => {
     expect(values(await reader.take(5))).toEqual(range(0, 5).map((i) => `after-${i}`));
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 // ---- errors, lag, close ---------------------------------------------------------------------
 

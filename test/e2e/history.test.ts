@@ -8,11 +8,10 @@
  * or of the log end. The run prints its volumes against a stated minimum (at least 2,000
  * acknowledged records and 3 faults), so "no anomaly" never means "nothing happened".
  */
-import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Runnel, type GroupConsumer } from '../../src/client/index.js';
 import { decodeRecordBatches } from '../../src/format/record-batch.js';
-import { connect } from '../broker/helpers.js';
+import { connect, freePort } from '../broker/helpers.js';
 import { tempDir } from '../storage/helpers.js';
 import { startBrokerProcess, type BrokerProcess } from './broker-process.js';
 import { checkHistory, type FinalPartition, type HistoryEvent } from './history/history-checker.js';
@@ -21,17 +20,6 @@ const TOPIC = 'history';
 const PARTITIONS = 4;
 const ACKED_MIN = 2_000;
 const FAULTS_MIN = 3;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const settings = (port: number): string[] => [`listen=127.0.0.1:${port}`, 'groups.initialAssignmentDelayMs=0', 'groups.heartbeatIntervalMs=500'];
 

@@ -94,7 +94,7 @@ describe('broker: request memory', () => {
     void Promise.all(calls.map((c) => c.done)).then(() => (allDone = true));
     const deadline = Date.now() + 30_000;
     while (!allDone && Date.now() - lastProgress < 2_000 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, 50));
       peak = Math.max(peak, rssBytes(pid));
       const written = calls.reduce((n, c) => n + c.written(), 0);
       if (written !== lastWritten) {
