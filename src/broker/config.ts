@@ -38,7 +38,7 @@
  * limits.maxRequestBytesInFlight   128 MiB         1 KiB..2^31-1        RUNNEL_MAX_REQUEST_BYTES_IN_FLIGHT
  * limits.maxConnections            1000            1..1000000           RUNNEL_MAX_CONNECTIONS
  * limits.maxConnectionsPerAddress  100             1..1000000           RUNNEL_MAX_CONNECTIONS_PER_ADDRESS
- * limits.maxStreamsPerConnection   100             1..10000             RUNNEL_MAX_STREAMS_PER_CONNECTION
+ * limits.maxStreamsPerConnection   1000            1..10000             RUNNEL_MAX_STREAMS_PER_CONNECTION
  * limits.maxParkedFetchesPerConnection 100         1..1000000           RUNNEL_MAX_PARKED_FETCHES_PER_CONNECTION
  * limits.maxSubscribeStreamsPerConnection 100      1..1000000           RUNNEL_MAX_SUBSCRIBE_STREAMS_PER_CONNECTION
  * log.segmentBytes                 1 GiB           see log-config.ts    RUNNEL_LOG_SEGMENT_BYTES
@@ -210,7 +210,7 @@ export const DEFAULT_BROKER_CONFIG: Readonly<BrokerConfig> = deepFreeze<BrokerCo
     maxRequestBytesInFlight: 128 * MiB,
     maxConnections: 1000,
     maxConnectionsPerAddress: 100,
-    maxStreamsPerConnection: 100,
+    maxStreamsPerConnection: 1000,
     maxParkedFetchesPerConnection: 100,
     maxSubscribeStreamsPerConnection: 100,
   },
