@@ -202,6 +202,47 @@ describe('GroupConsumer', () => {
     expect(members, 'members left in the group 5 s after every close').toBe(0);
   });
 
+  it('revokes on close only partitions its onAssigned announced, also when an assignment was still queued behind a revocation', async () => {
+    // Seen in groups-chaos under load: a heartbeat answer gave a member partitions while it was
+    // still revoking others; close() came before that answer was reconciled, the queued step
+    // took the partitions without onAssigned (closing), and close's revoke then named them.
+    const env = await setup();
+    await env.runnel.admin().createTopic('t', { partitions: 4 });
+    const owned = new Set<string>();
+    const problems: string[] = [];
+    let releaseRevoke: () => void = () => undefined;
+    const revokeHeld = new Promise<void>((resolve) => (releaseRevoke = resolve));
+    let revokeStartedAtEpoch: number | null = null;
+    const a: GroupConsumer = member(env, {
+      onAssigned: (tps) => {
+        for (const key of sortedKeys(tps)) if (owned.has(key)) problems.push(`assigned ${key} again`);
+        for (const key of sortedKeys(tps)) owned.add(key);
+      },
+      onRevoked: async (tps) => {
+        for (const key of sortedKeys(tps)) if (!owned.delete(key)) problems.push(`revoked ${key}, never assigned`);
+        if (revokeStartedAtEpoch !== null) return;
+        // The first revocation (b joined) is held until the next answer is queued behind it.
+        revokeStartedAtEpoch = a.memberEpoch;
+        await revokeHeld;
+      },
+    });
+    const aNext = a.messages().next();
+    await waitFor(() => owned.size === 4);
+    const b = member(env);
+    const bNext = b.messages().next();
+    await waitFor(() => revokeStartedAtEpoch !== null);
+    // b leaves: a's target is all four again, answered to a's next heartbeat while it still revokes.
+    await b.close();
+    await bNext;
+    await waitFor(() => a.memberEpoch > revokeStartedAtEpoch!);
+    const closing = a.close();
+    releaseRevoke();
+    await closing;
+    await aNext;
+    expect(problems).toEqual([]);
+    expect([...owned]).toEqual([]);
+  });
+
   it('refuses bad options with INVALID_CONFIG', () => {
     const runnel = new Runnel({ brokers: ['127.0.0.1:1'] });
     open.push(runnel);

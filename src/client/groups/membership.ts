@@ -195,7 +195,10 @@ export class GroupMembership {
     return this.connection.unary<HeartbeatResponse>('groups', 'heartbeat', request, maxWaitMs + this.options.requestTimeoutMs, signal);
   }
 
-  /** Towards the latest target: revoked first (awaited, then reported at once), then assigned. */
+  /**
+   * Towards the latest target: revoked first (awaited, then reported at once), then assigned
+   * (not while leaving). So the handler is asked to revoke or lose only partitions it was given.
+   */
   private async reconcile(): Promise<void> {
     const revoked = [...this.owned.entries()].filter(([key]) => !this.target.has(key)).map(([, tp]) => tp);
     if (revoked.length > 0) {
@@ -203,6 +206,11 @@ export class GroupMembership {
       for (const tp of revoked) this.owned.delete(keyOf(tp));
       this.kick();
     }
+    // A leaving member takes nothing new: an answer that arrived before leave() may still be
+    // queued here (behind a slow revocation), and what it adds would be revoked by leave() at once
+    // without the application ever having been told it was assigned (the group consumer announces
+    // nothing once it is closing). The coordinator frees the target when the leave arrives.
+    if (this.stopping) return;
     const added = [...this.target.entries()].filter(([key]) => !this.owned.has(key)).map(([, tp]) => tp);
     if (added.length > 0) {
       for (const tp of added) this.owned.set(keyOf(tp), tp);
