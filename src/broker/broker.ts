@@ -16,6 +16,7 @@ import type { PartitionLog } from '../storage/partition-log.js';
 import type { BrokerConfig } from './config.js';
 import type { GroupCoordinator } from '../coordinator/coordinator.js';
 import { ConnectionShares } from './connection-shares.js';
+import { checkOpenFileLimit } from './open-file-limit.js';
 import { createCoordinator } from './coordinator-host.js';
 import { BrokerMetrics } from './metrics.js';
 import { PartitionActivity, partitionKey } from './partition-activity.js';
@@ -87,6 +88,7 @@ export class Broker {
       throw err;
     }
     await topics.reconcile(broker.logsValue);
+    checkOpenFileLimit(broker.logsValue.allLogs().reduce((n, log) => n + log.segmentCount, 0), config.limits.maxConnections, logger);
     broker.producerIdsValue = new ProducerIdAllocator(config.dataDir);
     for (const topic of topics.list()) await broker.attachPartitions(topic);
     broker.coordinatorValue = createCoordinator(broker);
