@@ -195,6 +195,42 @@ describe('runnel debug verify', () => {
     expect(badFlag.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^runnel: INVALID_ARGUMENT: .*cleanup-policy/)]);
   });
 
+  it('checks a checkpoint entry only against the log of its own topic id; an entry of another incarnation is a note, as the broker ignores it', async () => {
+    const dataDir = tempDir('runnel-debug-');
+    const manager = LogManager.open({ dataDir, background: false, defaultConfig: logs });
+    const old = manager.createLog(TOPIC, 0, undefined, 'incarnation-1');
+    for (let i = 0; i < 10; i++) await old.append(makeBatch({ records: RECORDS_PER_BATCH }), { durable: true });
+    manager.deleteRecords(TOPIC, 0, 24); // the log-start checkpoint says orders 0 24 incarnation-1
+    const logStart = path.join(dataDir, 'log-start-offset-checkpoint');
+    const oldCheckpoint = fs.readFileSync(logStart);
+    await manager.deleteLog(TOPIC, 0);
+    const reborn = manager.createLog(TOPIC, 0, undefined, 'incarnation-2');
+    for (let i = 0; i < 2; i++) await reborn.append(makeBatch({ records: RECORDS_PER_BATCH }), { durable: true });
+    await manager.close();
+    // The old incarnation's checkpoint, as a restore of the file from a backup leaves it: its
+    // log start (24) is beyond the new log's end (6), but it is not this log's entry.
+    fs.writeFileSync(logStart, oldCheckpoint);
+    expect(oldCheckpoint.toString()).toMatch(/^orders 0 24 incarnation-1$/m);
+
+    const before = snapshot(dataDir);
+    const result = await runnel(['debug', 'verify', dataDir]);
+    expect(snapshot(dataDir)).toEqual(before);
+    expect(result.code, result.stdout).toBe(0);
+    expect(damageLines(result.stdout)).toEqual([]);
+    expect(result.stdout).toMatch(new RegExp(`^note: ${logStart}: the entry for ${TOPIC}-0 belongs to topic id incarnation-1, not this log's incarnation-2; ignored`, 'm'));
+
+    // The broker does the same: the stale entry does not move the new log's start.
+    const again = LogManager.open({ dataDir, background: false, defaultConfig: logs });
+    expect(again.requireLog(TOPIC, 0).logStartOffset).toBe(0);
+    await again.close();
+
+    // An entry of the log's own incarnation is still checked against it.
+    fs.writeFileSync(logStart, `1\n1\n${TOPIC} 0 999 incarnation-2\n`);
+    const own = await runnel(['debug', 'verify', dataDir]);
+    expect(own.code, own.stdout).toBe(1);
+    expect(damageLines(own.stdout)).toEqual([expect.stringMatching(new RegExp(`^damage: ${logStart}: ${TOPIC}-0 log start offset 999 is beyond the log end 6`))]);
+  });
+
   it('refuses a directory that a running broker holds, and says so in one line', async () => {
     const dataDir = await buildDataDir();
     const manager = LogManager.open({ dataDir, background: false, defaultConfig: logs });
