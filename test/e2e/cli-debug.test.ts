@@ -13,7 +13,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Pos, computeBatchCrc, readBatchSize } from '../../src/format/batch-header.js';
+import { resolveLogConfig } from '../../src/storage/log-config.js';
 import { LogManager } from '../../src/storage/log-manager.js';
+import { scanSegmentFileSync } from '../../src/storage/segment-scan.js';
 import { makeBatch, tempDir } from '../storage/helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli/index.js', import.meta.url));
@@ -67,6 +69,18 @@ function snapshot(dir: string): string[] {
     out.push(`${path.relative(dir, file)} ${stat.size} ${stat.mtimeMs} ${hash}`);
   }
   return out.sort();
+}
+
+/** How many segments of a partition end before the next one starts (read with the tools' own scan). */
+function gapsBetweenSegments(dir: string): number {
+  const bases = fs.readdirSync(dir).filter((name) => /^\d{20}\.log$/.test(name)).sort();
+  let gaps = 0;
+  for (let i = 0; i + 1 < bases.length; i++) {
+    let nextOffset = Number(bases[i].slice(0, 20));
+    for (const batch of scanSegmentFileSync(path.join(dir, bases[i]), { denseOffsets: false })) nextOffset = batch.header.baseOffset + batch.header.lastOffsetDelta + 1;
+    if (Number(bases[i + 1].slice(0, 20)) > nextOffset) gaps++;
+  }
+  return gaps;
 }
 
 function damageLines(stdout: string): string[] {
@@ -229,6 +243,35 @@ describe('runnel debug verify', () => {
     const own = await runnel(['debug', 'verify', dataDir]);
     expect(own.code, own.stdout).toBe(1);
     expect(damageLines(own.stdout)).toEqual([expect.stringMatching(new RegExp(`^damage: ${logStart}: ${TOPIC}-0 log start offset 999 is beyond the log end 6`))]);
+  });
+
+  it('allows the gaps of segments with a .compacted marker, within and after them, after the topic was switched to delete', async () => {
+    const dataDir = tempDir('runnel-debug-');
+    const compact = { ...logs, cleanupPolicy: 'compact' as const, deleteRetentionMs: 0 };
+    const manager = LogManager.open({ dataDir, background: false, defaultConfig: compact });
+    const log = manager.createLog('table', 0);
+    // Most batches hold only keys written again later: compaction removes them whole, also at
+    // the end of segments, so there are gaps inside and after compacted segments.
+    for (let i = 0; i < BATCHES; i++) await log.append(makeBatch({ keys: ['a', `b${i % 4}`, i % 6 === 0 ? `c${i}` : 'a'], valueBytes: 64, timestampMs: 1_700_000_000_000 + i }));
+    const [result] = await manager.runCompaction({ force: true });
+    expect(result?.recordsRemoved).toBeGreaterThan(0);
+    log.updateConfig(resolveLogConfig({ ...compact, cleanupPolicy: 'delete' })); // alter configs: compact -> delete
+    for (let i = 0; i < 3; i++) await log.append(makeBatch({ records: RECORDS_PER_BATCH }));
+    await manager.close();
+    fs.mkdirSync(path.join(dataDir, 'meta', 'topics'), { recursive: true });
+    fs.writeFileSync(path.join(dataDir, 'meta', 'topics', 'table.json'), JSON.stringify({ name: 'table', configs: { cleanupPolicy: 'delete' } }));
+    expect(fs.readdirSync(path.join(dataDir, 'table-0')).filter((name) => name.endsWith('.compacted')).length).toBeGreaterThan(0);
+    expect(gapsBetweenSegments(path.join(dataDir, 'table-0'))).toBeGreaterThan(0);
+
+    // The broker opens it without a gap or a quarantine (it decides per segment, by the marker).
+    const again = LogManager.open({ dataDir, background: false, defaultConfig: { ...compact, cleanupPolicy: 'delete' } });
+    expect(again.report.repairs).toEqual([]);
+    await again.close();
+    const before = snapshot(dataDir);
+    const verified = await runnel(['debug', 'verify', dataDir]);
+    expect(snapshot(dataDir)).toEqual(before);
+    expect(verified.code, verified.stdout).toBe(0);
+    expect(verified.stdout).toMatch(/^verified 1 partitions, \d+ segments, \d+ batches: 0 problems$/m);
   });
 
   it('refuses a directory that a running broker holds, and says so in one line', async () => {
