@@ -7,6 +7,11 @@
  * position, a time-index entry the greatest maxTimestamp of the segment's batches before its
  * offset (the rule Segment writes them by; see time-index.ts).
  *
+ * Whether a segment may skip offsets is decided per segment, as PartitionLog.loadSegmentsSync
+ * decides it: a segment with a `<base>.compacted` marker was rewritten by compaction, so its
+ * batches may skip offsets and it may end before the next segment starts, whatever the topic's
+ * cleanupPolicy is now (compact, then delete); other segments follow the policy.
+ *
  * Problems are returned as lines naming the file and, where there is one, the byte position
  * (`<file>:<position>: ...`). Nothing here writes: segments are read through segment-scan.ts,
  * indexes through SparseIndex.loadSync, which only reads.
@@ -15,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { OffsetIndex } from './offset-index.js';
 import { scanSegmentFileSync } from './segment-scan.js';
-import { INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, segmentFileName } from './segment.js';
+import { COMPACTED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, segmentFileName } from './segment.js';
 import { TimeIndex } from './time-index.js';
 
 export interface Findings {
@@ -33,7 +38,7 @@ export interface PartitionSummary extends Findings {
   endOffset: number;
 }
 
-const SEGMENT_FILE = /^(\d{20})\.(log|index|timeindex)$/;
+const SEGMENT_FILE = /^(\d{20})\.(log|index|timeindex|compacted)$/;
 /** Left by an interrupted compaction swap or segment deletion; the broker finishes them at open. */
 const LEFTOVER = /\.(cleaned|swap|deleted|tmp)$/;
 
@@ -43,27 +48,38 @@ export function verifyPartitionDirSync(dir: string, options: { denseOffsets: boo
   const bases = names.filter((name) => name.endsWith(LOG_SUFFIX) && SEGMENT_FILE.test(name)).map((name) => Number(name.slice(0, 20)));
   for (const name of names) {
     const match = SEGMENT_FILE.exec(name);
-    if (match !== null && match[2] !== 'log' && !bases.includes(Number(match[1]))) summary.damage.push(`${path.join(dir, name)}: index file without its log segment`);
+    const orphan = match !== null && match[2] !== 'log' && !bases.includes(Number(match[1]));
+    // A marker without its segment is harmless: a new segment of that base removes it.
+    if (orphan && match[2] === 'compacted') summary.notes.push(`${path.join(dir, name)}: compaction marker without its log segment; ignored`);
+    else if (orphan) summary.damage.push(`${path.join(dir, name)}: index file without its log segment`);
     if (LEFTOVER.test(name)) summary.notes.push(`${path.join(dir, name)}: left by an interrupted operation; the broker finishes it at its next start`);
   }
   summary.firstOffset = bases[0] ?? 0;
-  let previous: { name: string; nextOffset: number } | null = null;
+  let previous: AdjacentSegment | null = null;
   for (const base of bases) {
     const name = segmentFileName(base, LOG_SUFFIX);
-    if (previous !== null) checkAdjacent(dir, previous, name, base, options.denseOffsets, summary);
-    const { nextOffset, batches } = verifySegmentSync(dir, base, options.denseOffsets, summary);
+    const dense = options.denseOffsets && !names.includes(segmentFileName(base, COMPACTED_SUFFIX));
+    if (previous !== null) checkAdjacent(dir, previous, name, base, summary);
+    const { nextOffset, batches } = verifySegmentSync(dir, base, dense, summary);
     summary.segments++;
     summary.batches += batches;
-    previous = { name, nextOffset };
+    previous = { name, nextOffset, dense };
   }
   summary.endOffset = previous?.nextOffset ?? 0;
   return summary;
 }
 
-function checkAdjacent(dir: string, previous: { name: string; nextOffset: number }, name: string, base: number, dense: boolean, out: Findings): void {
+/** A segment as its successor is checked against it: a compacted one (not dense) may end before the next starts. */
+interface AdjacentSegment {
+  name: string;
+  nextOffset: number;
+  dense: boolean;
+}
+
+function checkAdjacent(dir: string, previous: AdjacentSegment, name: string, base: number, out: Findings): void {
   if (base < previous.nextOffset) {
     out.damage.push(`${dir}: segments ${previous.name} and ${name} overlap: the first ends at offset ${previous.nextOffset - 1}, the second starts at ${base}`);
-  } else if (base > previous.nextOffset && dense) {
+  } else if (base > previous.nextOffset && previous.dense) {
     out.damage.push(`${dir}: offsets ${previous.nextOffset} to ${base - 1} are missing between ${previous.name} and ${name}`);
   }
 }
