@@ -279,6 +279,26 @@ describe('runnel debug verify', () => {
     expect(verified.stdout).toMatch(/^verified 1 partitions, \d+ segments, \d+ batches: 0 problems$/m);
   });
 
+  it('reports a partition the broker keeps offline by its damaged-segments file, naming what it lists, and checks the rest', async () => {
+    const dataDir = await buildDataDir();
+    const middle = segments(dataDir)[1];
+    const bytes = fs.readFileSync(middle);
+    bytes[100] = bytes[100] ^ 0xff; // bit rot in the first batch of a sealed segment
+    fs.writeFileSync(middle, bytes);
+    // A crash before any checkpoint: the next open re-validates every segment and quarantines this one.
+    fs.rmSync(path.join(dataDir, '.clean-shutdown'));
+    fs.rmSync(path.join(dataDir, 'recovery-point-offset-checkpoint'));
+    const manager = LogManager.open({ dataDir, background: false, defaultConfig: logs });
+    expect(manager.report.repairs.join('\n')).toMatch(/partition offline/);
+    await manager.close();
+    const marker = path.join(partitionDir(dataDir), 'damaged-segments');
+    expect(fs.readFileSync(marker, 'utf8')).toMatch(new RegExp(`^${path.basename(middle)} position 0 offset \\d+: crc-mismatch$`, 'm'));
+
+    const damage = await verifyDamaged(dataDir);
+    expect(damage).toContainEqual(expect.stringMatching(new RegExp(`^damage: ${marker}: .*offline.*${path.basename(middle)} position 0 offset \\d+: crc-mismatch`)));
+    expect(damage).toContainEqual(expect.stringMatching(new RegExp(`^damage: ${middle}:0: .*crc`)));
+  });
+
   it('refuses a directory that a running broker holds, and says so in one line', async () => {
     const dataDir = await buildDataDir();
     const manager = LogManager.open({ dataDir, background: false, defaultConfig: logs });
