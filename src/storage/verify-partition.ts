@@ -12,12 +12,16 @@
  * batches may skip offsets and it may end before the next segment starts, whatever the topic's
  * cleanupPolicy is now (compact, then delete); other segments follow the policy.
  *
+ * A `damaged-segments` file (the broker keeps the partition offline) is reported as damage,
+ * with what it lists, and the segments are still checked.
+ *
  * Problems are returned as lines naming the file and, where there is one, the byte position
  * (`<file>:<position>: ...`). Nothing here writes: segments are read through segment-scan.ts,
  * indexes through SparseIndex.loadSync, which only reads.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { DAMAGE_MARKER_FILE, readDamageMarkerLinesSync } from './damage-marker.js';
 import { OffsetIndex } from './offset-index.js';
 import { scanSegmentFileSync } from './segment-scan.js';
 import { COMPACTED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, segmentFileName } from './segment.js';
@@ -54,6 +58,7 @@ export function verifyPartitionDirSync(dir: string, options: { denseOffsets: boo
     else if (orphan) summary.damage.push(`${path.join(dir, name)}: index file without its log segment`);
     if (LEFTOVER.test(name)) summary.notes.push(`${path.join(dir, name)}: left by an interrupted operation; the broker finishes it at its next start`);
   }
+  checkDamageMarker(dir, summary);
   summary.firstOffset = bases[0] ?? 0;
   let previous: AdjacentSegment | null = null;
   for (const base of bases) {
@@ -67,6 +72,27 @@ export function verifyPartitionDirSync(dir: string, options: { denseOffsets: boo
   }
   summary.endOffset = previous?.nextOffset ?? 0;
   return summary;
+}
+
+/**
+ * `damaged-segments` (damage-marker.ts): the broker's own record that it keeps the partition
+ * offline. It is damage whatever the segments look like now: until a start re-validates them
+ * all and finds them sound, the broker serves nothing at or after the first damaged offset.
+ */
+function checkDamageMarker(dir: string, out: Findings): void {
+  const file = path.join(dir, DAMAGE_MARKER_FILE);
+  let lines: string[] | null;
+  try {
+    lines = readDamageMarkerLinesSync(dir);
+  } catch (err) {
+    out.damage.push(`${file}: unreadable (${String(err)}); the broker cannot open this partition`);
+    return;
+  }
+  if (lines === null) return;
+  const offline = 'the broker keeps this partition offline from the damaged offset by its own record';
+  if (lines.length === 0) out.damage.push(`${file}: ${offline}, which lists no segment`);
+  for (const line of lines) out.damage.push(`${file}: ${offline}: ${line}`);
+  out.notes.push(`${file}: the broker re-validates every segment of this partition at each start; restore the damaged segment from a backup and restart to bring it back (docs/storage.md)`);
 }
 
 /** A segment as its successor is checked against it: a compacted one (not dense) may end before the next starts. */
