@@ -299,6 +299,26 @@ describe('runnel debug verify', () => {
     expect(damage).toContainEqual(expect.stringMatching(new RegExp(`^damage: ${middle}:0: .*crc`)));
   });
 
+  it('reports a -stray log as a note, checked but labelled: its problems are notes, since the broker never opens it', async () => {
+    const dataDir = await buildDataDir();
+    const manager = LogManager.open({ dataDir, background: false, defaultConfig: logs });
+    const stray = manager.strayLog(TOPIC, 1); // what the broker does with a log no topic owns
+    await manager.close();
+    const sealed = path.join(stray, fs.readdirSync(stray).filter((name) => name.endsWith('.log')).sort()[0]);
+    const bytes = fs.readFileSync(sealed);
+    bytes[100] = bytes[100] ^ 0xff;
+    fs.writeFileSync(sealed, bytes);
+
+    const before = snapshot(dataDir);
+    const result = await runnel(['debug', 'verify', dataDir]);
+    expect(snapshot(dataDir)).toEqual(before);
+    expect(result.code, result.stdout).toBe(0);
+    expect(damageLines(result.stdout)).toEqual([]);
+    expect(result.stdout).toMatch(/^verified 1 partitions, \d+ segments, \d+ batches: 0 problems$/m);
+    expect(result.stdout).toMatch(new RegExp(`^note: ${stray}: stray log of ${TOPIC}-1 .*offline.* \\d+ segments, ${BATCHES} batches, 1 problem`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^note: stray: ${sealed}:0: .*crc`, 'm'));
+  });
+
   it('refuses a directory that a running broker holds, and says so in one line', async () => {
     const dataDir = await buildDataDir();
     const manager = LogManager.open({ dataDir, background: false, defaultConfig: logs });
