@@ -8,6 +8,9 @@
  * are gone). An entry of another incarnation (its topic id is not the one in the log's
  * partition.metadata) is what the broker ignores (checkpointedOffset), so it is a note here.
  *
+ * `-stray` logs (kept offline by the broker) are checked and reported as notes, not damage;
+ * `-delete` directories only noted.
+ *
  * It refuses a directory whose lock a process holds (dir-lock.ts; probed with a shared lock on a
  * read-only descriptor, dropped at once): a running broker appends to active segments,
  * persists indexes lazily and rewrites checkpoints, so a live directory reads as damaged when it
@@ -22,6 +25,10 @@ import { PARTITION_METADATA_FILE, readPartitionMetadataSync } from './partition-
 import { verifyPartitionDirSync, type Findings, type PartitionSummary } from './verify-partition.js';
 
 const PARTITION_DIR = /^(.+)-(\d+)$/;
+/** `<topic>-<partition>.<id>-stray` (log-manager.ts): a log no topic owns, kept offline by the broker. */
+const STRAY_DIR = /^((.+)-\d+)\.[^.]+-stray$/;
+/** `<topic>-<partition>.<id>-delete`: a deletion the broker finishes at its next start. */
+const DELETE_DIR = /-delete$/;
 const CLEAN_SHUTDOWN_FILE = '.clean-shutdown';
 /** Compacted (gaps between batches allowed) whatever a topic file says. */
 const COMPACTED_INTERNAL_TOPICS = new Set(['__consumer_offsets']);
@@ -53,9 +60,13 @@ export function verifyDataDirSync(dataDir: string, options: VerifyOptions = {}):
   }
   const logs = new Map<string, VerifiedLog>();
   for (const name of fs.readdirSync(dataDir).sort()) {
-    const topic = PARTITION_DIR.exec(name)?.[1];
     const dir = path.join(dataDir, name);
-    if (topic === undefined || !fs.statSync(dir).isDirectory()) continue;
+    if (!fs.statSync(dir).isDirectory()) continue;
+    if (DELETE_DIR.test(name)) report.notes.push(`${dir}: a log being deleted; the broker removes it at its next start`);
+    const stray = STRAY_DIR.exec(name);
+    if (stray !== null) verifyStrayDir(dir, stray[1]!, isCompacted(dataDir, stray[2]!, options.defaultCleanupPolicy ?? 'delete', report), report);
+    const topic = PARTITION_DIR.exec(name)?.[1];
+    if (topic === undefined) continue;
     const compacted = isCompacted(dataDir, topic, options.defaultCleanupPolicy ?? 'delete', report);
     const summary = verifyPartitionDirSync(dir, { denseOffsets: !compacted });
     logs.set(name, { ...summary, topicId: readTopicId(dir, report) });
@@ -89,6 +100,19 @@ function readTopicId(dir: string, out: Findings): string | null | undefined {
     out.damage.push(`${path.join(dir, PARTITION_METADATA_FILE)}: ${err instanceof Error ? err.message : String(err)}`);
     return undefined;
   }
+}
+
+/**
+ * A stray log is checked but labelled: its findings are notes, not damage. The broker never
+ * opens it (it is not served, not in the checkpoints, and its state cannot lose or serve bad
+ * data), so it does not make the directory damaged; but an operator who considers moving it
+ * back (docs/broker.md) needs to know whether it is sound, which a bare "skipped" would not say.
+ */
+function verifyStrayDir(dir: string, partitionName: string, compacted: boolean, out: Findings): void {
+  const summary = verifyPartitionDirSync(dir, { denseOffsets: !compacted });
+  const problems = summary.damage.length === 1 ? '1 problem' : `${summary.damage.length} problems`;
+  out.notes.push(`${dir}: stray log of ${partitionName}, kept offline by the broker (no topic owns it), not counted as a partition; checked: ${summary.segments} segments, ${summary.batches} batches, ${problems}`);
+  out.notes.push(...summary.damage.map((line) => `stray: ${line}`), ...summary.notes.map((line) => `stray: ${line}`));
 }
 
 function checkCheckpoint(file: string, logs: Map<string, VerifiedLog>, out: Findings, check: (key: string, offset: number, log: PartitionSummary) => string | null): void {

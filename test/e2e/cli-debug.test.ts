@@ -315,7 +315,7 @@ describe('runnel debug verify', () => {
     expect(result.code, result.stdout).toBe(0);
     expect(damageLines(result.stdout)).toEqual([]);
     expect(result.stdout).toMatch(/^verified 1 partitions, \d+ segments, \d+ batches: 0 problems$/m);
-    expect(result.stdout).toMatch(new RegExp(`^note: ${stray}: stray log of ${TOPIC}-1 .*offline.* \\d+ segments, ${BATCHES} batches, 1 problem`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^note: ${stray}: stray log of ${TOPIC}-1, .*offline.* \\d+ segments, ${BATCHES} batches, 1 problem`, 'm'));
     expect(result.stdout).toMatch(new RegExp(`^note: stray: ${sealed}:0: .*crc`, 'm'));
   });
 
