@@ -410,6 +410,21 @@ describe('runnel debug dump-log', () => {
     expect(timeLines.at(-1)).toBe(`summary: ${times.length / 12} entries, 1 problem`);
   });
 
+  it('reports a batch whose base offset goes backwards, as recovery and verify do (the shared checkStoredBatch)', async () => {
+    const dataDir = await buildDataDir();
+    const file = segments(dataDir)[0];
+    const bytes = fs.readFileSync(file);
+    const second = readBatchSize(bytes, 0);
+    bytes.writeBigInt64BE(0n, second); // the base offset is outside the CRC: the batch stays CRC-valid
+    fs.writeFileSync(file, bytes);
+    const dumped = await runnel(['debug', 'dump-log', file]);
+    expect(dumped.code, dumped.stdout).toBe(1);
+    expect(dumped.stdout.split('\n').find((line) => line.startsWith(`position: ${second} `))).toMatch(/crcValid: true records: base offset 0 where at least 3 was expected$/);
+    expect(dumped.stdout.trim().split('\n').at(-1)).toMatch(/, 1 problem$/);
+    const damage = await verifyDamaged(dataDir);
+    expect(damage).toEqual([expect.stringMatching(new RegExp(`^damage: ${file}:${second}: .*base offset 0 where 3 was expected`))]);
+  });
+
   it('stops quietly when its reader goes away (dump-log | head)', async () => {
     const dataDir = tempDir('runnel-debug-');
     const manager = LogManager.open({ dataDir, background: false, defaultConfig: { ...logs, segmentBytes: 8 * 1024 * 1024, maxBatchBytes: 1024 * 1024 } });
