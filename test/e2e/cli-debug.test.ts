@@ -319,6 +319,14 @@ describe('runnel debug verify', () => {
     expect(result.stdout).toMatch(new RegExp(`^note: stray: ${sealed}:0: .*crc`, 'm'));
   });
 
+  it('reports an unreadable partition.metadata, on which the broker refuses to start', async () => {
+    const dataDir = await buildDataDir();
+    const metadata = path.join(partitionDir(dataDir, 1), 'partition.metadata');
+    fs.writeFileSync(metadata, 'version: 7\n');
+    const damage = await verifyDamaged(dataDir);
+    expect(damage).toEqual([expect.stringMatching(new RegExp(`^damage: ${metadata}: .*unreadable`))]);
+  });
+
   it('refuses a directory that a running broker holds, and says so in one line', async () => {
     const dataDir = await buildDataDir();
     const manager = LogManager.open({ dataDir, background: false, defaultConfig: logs });
