@@ -19,6 +19,12 @@ export const DAMAGE_MARKER_FILE = 'damaged-segments';
 
 /** The segment file names the marker holds; null when there is no marker. */
 export function readDamagedSegmentsSync(dir: string): Set<string> | null {
+  const lines = readDamageMarkerLinesSync(dir);
+  return lines === null ? null : new Set(lines.map((line) => line.split(' ')[0]!));
+}
+
+/** The marker's lines, one per damaged segment (for the ops tools); null when there is no marker. */
+export function readDamageMarkerLinesSync(dir: string): string[] | null {
   let text: string;
   try {
     text = fs.readFileSync(path.join(dir, DAMAGE_MARKER_FILE), 'utf8');
@@ -26,7 +32,7 @@ export function readDamagedSegmentsSync(dir: string): Set<string> | null {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  return new Set(text.split('\n').map((line) => line.split(' ')[0]!).filter((name) => name.length > 0));
+  return text.split('\n').filter((line) => line.length > 0);
 }
 
 /** Writes the marker atomically and durably (the partition must stay offline after a crash). */

@@ -70,7 +70,8 @@ export interface SegmentDamage {
 /**
  * Checks the stored batch at `at` (whole or partial, up to `end`): structure as on produce
  * (length, magic, CRC, codec, the record walk) and its base offset against `expectedOffset`
- * (equal in dense segments, at least in compacted ones). Shared by recovery and the scrub.
+ * (equal in dense segments, at least in compacted ones). Shared by recovery, the scrub and the
+ * ops tools (segment-scan.ts), so they can never disagree about a batch.
  */
 export function checkStoredBatch(
   buf: Buffer,
@@ -78,12 +79,14 @@ export function checkStoredBatch(
   end: number,
   expectedOffset: number,
   denseOffsets: boolean,
-): { sizeBytes: number; baseOffset: number; lastOffset: number } | { problem: string } {
+): { sizeBytes: number; baseOffset: number; lastOffset: number } | { problem: string; sizeBytes?: number } {
+  // A problem keeps the batch's length when it was plausible (a bad CRC or bad records, not a
+  // partial batch or bad magic), so the ops tools can step over it (segment-scan.ts).
   const checked = checkBatchStructure(buf, at, end, { denseOffsets });
-  if ('problem' in checked) return { problem: checked.problem };
+  if ('problem' in checked) return checked;
   const baseOffset = readBaseOffset(buf, at);
   const offsetsOk = denseOffsets ? baseOffset === expectedOffset : baseOffset >= expectedOffset;
-  if (!offsetsOk) return { problem: `base offset ${baseOffset} where ${denseOffsets ? '' : 'at least '}${expectedOffset} was expected` };
+  if (!offsetsOk) return { problem: `base offset ${baseOffset} where ${denseOffsets ? '' : 'at least '}${expectedOffset} was expected`, sizeBytes: checked.sizeBytes };
   return { sizeBytes: checked.sizeBytes, baseOffset, lastOffset: baseOffset + readLastOffsetDelta(buf, at) };
 }
 

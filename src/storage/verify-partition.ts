@@ -1,11 +1,19 @@
 /**
  * Read-only verification of one partition directory, for `runnel debug verify`: every batch of
- * every segment is checked as recovery checks it (length, magic, CRC, the record walk), offsets
- * must follow each other inside a segment and from one segment to the next (no overlap; no gap
+ * every segment is checked as recovery checks it (checkStoredBatch, through segment-scan.ts:
+ * length, magic, CRC, the record walk, offset order), offsets must follow each other inside a segment and from one segment to the next (no overlap; no gap
  * unless the log is compacted), and every offset-index and time-index entry must say what the
  * log says: an offset-index entry names the base offset of the batch that starts at its
  * position, a time-index entry the greatest maxTimestamp of the segment's batches before its
  * offset (the rule Segment writes them by; see time-index.ts).
+ *
+ * Whether a segment may skip offsets is decided per segment, as PartitionLog.loadSegmentsSync
+ * decides it: a segment with a `<base>.compacted` marker was rewritten by compaction, so its
+ * batches may skip offsets and it may end before the next segment starts, whatever the topic's
+ * cleanupPolicy is now (compact, then delete); other segments follow the policy.
+ *
+ * A `damaged-segments` file (the broker keeps the partition offline) is reported as damage,
+ * with what it lists, and the segments are still checked.
  *
  * Problems are returned as lines naming the file and, where there is one, the byte position
  * (`<file>:<position>: ...`). Nothing here writes: segments are read through segment-scan.ts,
@@ -13,9 +21,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { DAMAGE_MARKER_FILE, readDamageMarkerLinesSync } from './damage-marker.js';
 import { OffsetIndex } from './offset-index.js';
 import { scanSegmentFileSync } from './segment-scan.js';
-import { INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, segmentFileName } from './segment.js';
+import { COMPACTED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, segmentFileName } from './segment.js';
 import { TimeIndex } from './time-index.js';
 
 export interface Findings {
@@ -33,7 +42,7 @@ export interface PartitionSummary extends Findings {
   endOffset: number;
 }
 
-const SEGMENT_FILE = /^(\d{20})\.(log|index|timeindex)$/;
+const SEGMENT_FILE = /^(\d{20})\.(log|index|timeindex|compacted)$/;
 /** Left by an interrupted compaction swap or segment deletion; the broker finishes them at open. */
 const LEFTOVER = /\.(cleaned|swap|deleted|tmp)$/;
 
@@ -43,27 +52,60 @@ export function verifyPartitionDirSync(dir: string, options: { denseOffsets: boo
   const bases = names.filter((name) => name.endsWith(LOG_SUFFIX) && SEGMENT_FILE.test(name)).map((name) => Number(name.slice(0, 20)));
   for (const name of names) {
     const match = SEGMENT_FILE.exec(name);
-    if (match !== null && match[2] !== 'log' && !bases.includes(Number(match[1]))) summary.damage.push(`${path.join(dir, name)}: index file without its log segment`);
+    const orphan = match !== null && match[2] !== 'log' && !bases.includes(Number(match[1]));
+    // A marker without its segment is harmless: a new segment of that base removes it.
+    if (orphan && match[2] === 'compacted') summary.notes.push(`${path.join(dir, name)}: compaction marker without its log segment; ignored`);
+    else if (orphan) summary.damage.push(`${path.join(dir, name)}: index file without its log segment`);
     if (LEFTOVER.test(name)) summary.notes.push(`${path.join(dir, name)}: left by an interrupted operation; the broker finishes it at its next start`);
   }
+  checkDamageMarker(dir, summary);
   summary.firstOffset = bases[0] ?? 0;
-  let previous: { name: string; nextOffset: number } | null = null;
+  let previous: AdjacentSegment | null = null;
   for (const base of bases) {
     const name = segmentFileName(base, LOG_SUFFIX);
-    if (previous !== null) checkAdjacent(dir, previous, name, base, options.denseOffsets, summary);
-    const { nextOffset, batches } = verifySegmentSync(dir, base, options.denseOffsets, summary);
+    const dense = options.denseOffsets && !names.includes(segmentFileName(base, COMPACTED_SUFFIX));
+    if (previous !== null) checkAdjacent(dir, previous, name, base, summary);
+    const { nextOffset, batches } = verifySegmentSync(dir, base, dense, summary);
     summary.segments++;
     summary.batches += batches;
-    previous = { name, nextOffset };
+    previous = { name, nextOffset, dense };
   }
   summary.endOffset = previous?.nextOffset ?? 0;
   return summary;
 }
 
-function checkAdjacent(dir: string, previous: { name: string; nextOffset: number }, name: string, base: number, dense: boolean, out: Findings): void {
+/**
+ * `damaged-segments` (damage-marker.ts): the broker's own record that it keeps the partition
+ * offline. It is damage whatever the segments look like now: until a start re-validates them
+ * all and finds them sound, the broker serves nothing at or after the first damaged offset.
+ */
+function checkDamageMarker(dir: string, out: Findings): void {
+  const file = path.join(dir, DAMAGE_MARKER_FILE);
+  let lines: string[] | null;
+  try {
+    lines = readDamageMarkerLinesSync(dir);
+  } catch (err) {
+    out.damage.push(`${file}: unreadable (${String(err)}); the broker cannot open this partition`);
+    return;
+  }
+  if (lines === null) return;
+  const offline = 'the broker keeps this partition offline from the damaged offset by its own record';
+  if (lines.length === 0) out.damage.push(`${file}: ${offline}, which lists no segment`);
+  for (const line of lines) out.damage.push(`${file}: ${offline}: ${line}`);
+  out.notes.push(`${file}: the broker re-validates every segment of this partition at each start; restore the damaged segment from a backup and restart to bring it back (docs/storage.md)`);
+}
+
+/** A segment as its successor is checked against it: a compacted one (not dense) may end before the next starts. */
+interface AdjacentSegment {
+  name: string;
+  nextOffset: number;
+  dense: boolean;
+}
+
+function checkAdjacent(dir: string, previous: AdjacentSegment, name: string, base: number, out: Findings): void {
   if (base < previous.nextOffset) {
     out.damage.push(`${dir}: segments ${previous.name} and ${name} overlap: the first ends at offset ${previous.nextOffset - 1}, the second starts at ${base}`);
-  } else if (base > previous.nextOffset && dense) {
+  } else if (base > previous.nextOffset && previous.dense) {
     out.damage.push(`${dir}: offsets ${previous.nextOffset} to ${base - 1} are missing between ${previous.name} and ${name}`);
   }
 }
@@ -72,24 +114,20 @@ function checkAdjacent(dir: string, previous: { name: string; nextOffset: number
 function verifySegmentSync(dir: string, base: number, dense: boolean, out: Findings): { nextOffset: number; batches: number } {
   const file = path.join(dir, segmentFileName(base, LOG_SUFFIX));
   const indexes = loadIndexes(dir, base, out);
-  let expected = base;
   let timestampBeforeMs = -1;
   let batches = 0;
-  const scan = scanSegmentFileSync(file, { denseOffsets: dense });
+  // Each batch is checked by checkStoredBatch (in the scan): structure and offset order, as recovery checks it.
+  const scan = scanSegmentFileSync(file, { denseOffsets: dense, baseOffset: base });
   for (let step = scan.next(); ; step = scan.next()) {
     if (step.done === true) {
       if (step.value.problem !== null) out.damage.push(`${file}:${step.value.position}: ${step.value.problem}`);
       indexes.finish(step.value.position);
-      return { nextOffset: expected, batches };
+      return { nextOffset: step.value.nextOffset, batches };
     }
     const { position, header, problem } = step.value;
-    const lastOffset = header.baseOffset + header.lastOffsetDelta;
-    if (problem !== null) out.damage.push(`${file}:${position}: batch of offsets ${header.baseOffset} to ${lastOffset}: ${problem}`);
-    const inOrder = dense ? header.baseOffset === expected : header.baseOffset >= expected;
-    if (!inOrder) out.damage.push(`${file}:${position}: base offset ${header.baseOffset} where ${dense ? '' : 'at least '}${expected} was expected`);
+    if (problem !== null) out.damage.push(`${file}:${position}: batch of offsets ${header.baseOffset} to ${header.baseOffset + header.lastOffsetDelta}: ${problem}`);
     indexes.onBatch(position, header.baseOffset, timestampBeforeMs);
     timestampBeforeMs = Math.max(timestampBeforeMs, header.maxTimestampMs);
-    expected = Math.max(expected, lastOffset + 1);
     batches++;
   }
 }

@@ -13,7 +13,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Pos, computeBatchCrc, readBatchSize } from '../../src/format/batch-header.js';
+import { resolveLogConfig } from '../../src/storage/log-config.js';
 import { LogManager } from '../../src/storage/log-manager.js';
+import { scanSegmentFileSync } from '../../src/storage/segment-scan.js';
 import { makeBatch, tempDir } from '../storage/helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli/index.js', import.meta.url));
@@ -67,6 +69,18 @@ function snapshot(dir: string): string[] {
     out.push(`${path.relative(dir, file)} ${stat.size} ${stat.mtimeMs} ${hash}`);
   }
   return out.sort();
+}
+
+/** How many segments of a partition end before the next one starts (read with the tools' own scan). */
+function gapsBetweenSegments(dir: string): number {
+  const bases = fs.readdirSync(dir).filter((name) => /^\d{20}\.log$/.test(name)).sort();
+  let gaps = 0;
+  for (let i = 0; i + 1 < bases.length; i++) {
+    let nextOffset = Number(bases[i].slice(0, 20));
+    for (const batch of scanSegmentFileSync(path.join(dir, bases[i]), { denseOffsets: false, baseOffset: 0 })) nextOffset = batch.header.baseOffset + batch.header.lastOffsetDelta + 1;
+    if (Number(bases[i + 1].slice(0, 20)) > nextOffset) gaps++;
+  }
+  return gaps;
 }
 
 function damageLines(stdout: string): string[] {
@@ -180,6 +194,11 @@ describe('runnel debug verify', () => {
     const [result] = await manager.runCompaction({ force: true });
     expect(result?.recordsRemoved).toBeGreaterThan(0);
     await manager.close();
+    // As a version from before the .compacted markers left the segments (with the markers,
+    // their gaps are allowed whatever the policy: the next test).
+    const markers = fs.readdirSync(path.join(dataDir, 'table-0')).filter((name) => name.endsWith('.compacted'));
+    expect(markers.length).toBeGreaterThan(0);
+    for (const marker of markers) fs.rmSync(path.join(dataDir, 'table-0', marker));
 
     const withoutPolicy = await runnel(['debug', 'verify', dataDir]);
     expect(withoutPolicy.code, withoutPolicy.stdout).toBe(1); // read as a delete-policy log: its gaps are damage
@@ -193,6 +212,119 @@ describe('runnel debug verify', () => {
     const badFlag = await runnel(['debug', 'verify', '--default-cleanup-policy', 'sometimes', dataDir]);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^runnel: INVALID_ARGUMENT: .*cleanup-policy/)]);
+  });
+
+  it('checks a checkpoint entry only against the log of its own topic id; an entry of another incarnation is a note, as the broker ignores it', async () => {
+    const dataDir = tempDir('runnel-debug-');
+    const manager = LogManager.open({ dataDir, background: false, defaultConfig: logs });
+    const old = manager.createLog(TOPIC, 0, undefined, 'incarnation-1');
+    for (let i = 0; i < 10; i++) await old.append(makeBatch({ records: RECORDS_PER_BATCH }), { durable: true });
+    manager.deleteRecords(TOPIC, 0, 24); // the log-start checkpoint says orders 0 24 incarnation-1
+    const logStart = path.join(dataDir, 'log-start-offset-checkpoint');
+    const oldCheckpoint = fs.readFileSync(logStart);
+    await manager.deleteLog(TOPIC, 0);
+    const reborn = manager.createLog(TOPIC, 0, undefined, 'incarnation-2');
+    for (let i = 0; i < 2; i++) await reborn.append(makeBatch({ records: RECORDS_PER_BATCH }), { durable: true });
+    await manager.close();
+    // The old incarnation's checkpoint, as a restore of the file from a backup leaves it: its
+    // log start (24) is beyond the new log's end (6), but it is not this log's entry.
+    fs.writeFileSync(logStart, oldCheckpoint);
+    expect(oldCheckpoint.toString()).toMatch(/^orders 0 24 incarnation-1$/m);
+
+    const before = snapshot(dataDir);
+    const result = await runnel(['debug', 'verify', dataDir]);
+    expect(snapshot(dataDir)).toEqual(before);
+    expect(result.code, result.stdout).toBe(0);
+    expect(damageLines(result.stdout)).toEqual([]);
+    expect(result.stdout).toMatch(new RegExp(`^note: ${logStart}: the entry for ${TOPIC}-0 belongs to topic id incarnation-1, not this log's incarnation-2; ignored`, 'm'));
+
+    // The broker does the same: the stale entry does not move the new log's start.
+    const again = LogManager.open({ dataDir, background: false, defaultConfig: logs });
+    expect(again.requireLog(TOPIC, 0).logStartOffset).toBe(0);
+    await again.close();
+
+    // An entry of the log's own incarnation is still checked against it.
+    fs.writeFileSync(logStart, `1\n1\n${TOPIC} 0 999 incarnation-2\n`);
+    const own = await runnel(['debug', 'verify', dataDir]);
+    expect(own.code, own.stdout).toBe(1);
+    expect(damageLines(own.stdout)).toEqual([expect.stringMatching(new RegExp(`^damage: ${logStart}: ${TOPIC}-0 log start offset 999 is beyond the log end 6`))]);
+  });
+
+  it('allows the gaps of segments with a .compacted marker, within and after them, after the topic was switched to delete', async () => {
+    const dataDir = tempDir('runnel-debug-');
+    const compact = { ...logs, cleanupPolicy: 'compact' as const, deleteRetentionMs: 0 };
+    const manager = LogManager.open({ dataDir, background: false, defaultConfig: compact });
+    const log = manager.createLog('table', 0);
+    // Most batches hold only keys written again later: compaction removes them whole, also at
+    // the end of segments, so there are gaps inside and after compacted segments.
+    for (let i = 0; i < BATCHES; i++) await log.append(makeBatch({ keys: ['a', `b${i % 4}`, i % 6 === 0 ? `c${i}` : 'a'], valueBytes: 64, timestampMs: 1_700_000_000_000 + i }));
+    const [result] = await manager.runCompaction({ force: true });
+    expect(result?.recordsRemoved).toBeGreaterThan(0);
+    log.updateConfig(resolveLogConfig({ ...compact, cleanupPolicy: 'delete' })); // alter configs: compact -> delete
+    for (let i = 0; i < 3; i++) await log.append(makeBatch({ records: RECORDS_PER_BATCH }));
+    await manager.close();
+    fs.mkdirSync(path.join(dataDir, 'meta', 'topics'), { recursive: true });
+    fs.writeFileSync(path.join(dataDir, 'meta', 'topics', 'table.json'), JSON.stringify({ name: 'table', configs: { cleanupPolicy: 'delete' } }));
+    expect(fs.readdirSync(path.join(dataDir, 'table-0')).filter((name) => name.endsWith('.compacted')).length).toBeGreaterThan(0);
+    expect(gapsBetweenSegments(path.join(dataDir, 'table-0'))).toBeGreaterThan(0);
+
+    // The broker opens it without a gap or a quarantine (it decides per segment, by the marker).
+    const again = LogManager.open({ dataDir, background: false, defaultConfig: { ...compact, cleanupPolicy: 'delete' } });
+    expect(again.report.repairs).toEqual([]);
+    await again.close();
+    const before = snapshot(dataDir);
+    const verified = await runnel(['debug', 'verify', dataDir]);
+    expect(snapshot(dataDir)).toEqual(before);
+    expect(verified.code, verified.stdout).toBe(0);
+    expect(verified.stdout).toMatch(/^verified 1 partitions, \d+ segments, \d+ batches: 0 problems$/m);
+  });
+
+  it('reports a partition the broker keeps offline by its damaged-segments file, naming what it lists, and checks the rest', async () => {
+    const dataDir = await buildDataDir();
+    const middle = segments(dataDir)[1];
+    const bytes = fs.readFileSync(middle);
+    bytes[100] = bytes[100] ^ 0xff; // bit rot in the first batch of a sealed segment
+    fs.writeFileSync(middle, bytes);
+    // A crash before any checkpoint: the next open re-validates every segment and quarantines this one.
+    fs.rmSync(path.join(dataDir, '.clean-shutdown'));
+    fs.rmSync(path.join(dataDir, 'recovery-point-offset-checkpoint'));
+    const manager = LogManager.open({ dataDir, background: false, defaultConfig: logs });
+    expect(manager.report.repairs.join('\n')).toMatch(/partition offline/);
+    await manager.close();
+    const marker = path.join(partitionDir(dataDir), 'damaged-segments');
+    expect(fs.readFileSync(marker, 'utf8')).toMatch(new RegExp(`^${path.basename(middle)} position 0 offset \\d+: crc-mismatch$`, 'm'));
+
+    const damage = await verifyDamaged(dataDir);
+    expect(damage).toContainEqual(expect.stringMatching(new RegExp(`^damage: ${marker}: .*offline.*${path.basename(middle)} position 0 offset \\d+: crc-mismatch`)));
+    expect(damage).toContainEqual(expect.stringMatching(new RegExp(`^damage: ${middle}:0: .*crc`)));
+  });
+
+  it('reports a -stray log as a note, checked but labelled: its problems are notes, since the broker never opens it', async () => {
+    const dataDir = await buildDataDir();
+    const manager = LogManager.open({ dataDir, background: false, defaultConfig: logs });
+    const stray = manager.strayLog(TOPIC, 1); // what the broker does with a log no topic owns
+    await manager.close();
+    const sealed = path.join(stray, fs.readdirSync(stray).filter((name) => name.endsWith('.log')).sort()[0]);
+    const bytes = fs.readFileSync(sealed);
+    bytes[100] = bytes[100] ^ 0xff;
+    fs.writeFileSync(sealed, bytes);
+
+    const before = snapshot(dataDir);
+    const result = await runnel(['debug', 'verify', dataDir]);
+    expect(snapshot(dataDir)).toEqual(before);
+    expect(result.code, result.stdout).toBe(0);
+    expect(damageLines(result.stdout)).toEqual([]);
+    expect(result.stdout).toMatch(/^verified 1 partitions, \d+ segments, \d+ batches: 0 problems$/m);
+    expect(result.stdout).toMatch(new RegExp(`^note: ${stray}: stray log of ${TOPIC}-1, .*offline.* \\d+ segments, ${BATCHES} batches, 1 problem`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^note: stray: ${sealed}:0: .*crc`, 'm'));
+  });
+
+  it('reports an unreadable partition.metadata, on which the broker refuses to start', async () => {
+    const dataDir = await buildDataDir();
+    const metadata = path.join(partitionDir(dataDir, 1), 'partition.metadata');
+    fs.writeFileSync(metadata, 'version: 7\n');
+    const damage = await verifyDamaged(dataDir);
+    expect(damage).toEqual([expect.stringMatching(new RegExp(`^damage: ${metadata}: .*unreadable`))]);
   });
 
   it('refuses a directory that a running broker holds, and says so in one line', async () => {
@@ -284,6 +416,21 @@ describe('runnel debug dump-log', () => {
     expect(timeLines[1]).toBe(`timestamp: ${times.readBigInt64BE(0)} offset: ${base + times.readUInt32BE(8)}`);
     expect(timeLines[2]).toBe(`timestamp: 0 offset: ${base + times.readUInt32BE(20)} damage: entries go backwards`);
     expect(timeLines.at(-1)).toBe(`summary: ${times.length / 12} entries, 1 problem`);
+  });
+
+  it('reports a batch whose base offset goes backwards, as recovery and verify do (the shared checkStoredBatch)', async () => {
+    const dataDir = await buildDataDir();
+    const file = segments(dataDir)[0];
+    const bytes = fs.readFileSync(file);
+    const second = readBatchSize(bytes, 0);
+    bytes.writeBigInt64BE(0n, second); // the base offset is outside the CRC: the batch stays CRC-valid
+    fs.writeFileSync(file, bytes);
+    const dumped = await runnel(['debug', 'dump-log', file]);
+    expect(dumped.code, dumped.stdout).toBe(1);
+    expect(dumped.stdout.split('\n').find((line) => line.startsWith(`position: ${second} `))).toMatch(/crcValid: true records: base offset 0 where at least 3 was expected$/);
+    expect(dumped.stdout.trim().split('\n').at(-1)).toMatch(/, 1 problem$/);
+    const damage = await verifyDamaged(dataDir);
+    expect(damage).toContainEqual(expect.stringMatching(new RegExp(`^damage: ${file}:${second}: .*base offset 0 where 3 was expected`)));
   });
 
   it('stops quietly when its reader goes away (dump-log | head)', async () => {

@@ -37,7 +37,8 @@ async function dumpLog(out: LineOutput, file: string, records: boolean): Promise
   let recordCount = 0;
   let bytes = 0;
   let problems = 0;
-  const scan = scanSegmentFileSync(file, { denseOffsets: false });
+  // Any file, compacted or not: offsets need only go upwards (a segment's own base is verify's to check).
+  const scan = scanSegmentFileSync(file, { denseOffsets: false, baseOffset: 0 });
   try {
     for (let step = scan.next(); !out.closed; step = scan.next()) {
       if (step.done === true) {
@@ -57,7 +58,7 @@ async function dumpLog(out: LineOutput, file: string, records: boolean): Promise
     }
   } finally {
     // Closes the file when the loop stopped early (the reader went away).
-    scan.return({ position: 0, problem: null });
+    scan.return({ position: 0, problem: null, nextOffset: 0 });
   }
   await out.line(`summary: ${plural(batches, 'batch', 'batches')}, ${plural(recordCount, 'record')}, ${bytes} bytes, ${plural(problems, 'problem')}`);
   return problems;
