@@ -68,6 +68,12 @@ export class Broker {
     // reconcile, finishes deletions in) a directory another process owns.
     mkdirDurableSync(config.dataDir);
     const lock = DirLock.acquireSync(config.dataDir);
+    if (lock.kind === 'pid-check') {
+      logger.warn(
+        { dataDir: config.dataDir },
+        'flock(1) is not installed (util-linux, or BusyBox, provides it): the data-directory lock falls back to checking the recorded owner PID, which cannot see brokers in other PID namespaces (containers sharing the volume)',
+      );
+    }
     let topics: TopicRegistry;
     try {
       topics = TopicRegistry.loadSync(config.dataDir, config.log, config.limits, logger);

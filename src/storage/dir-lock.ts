@@ -19,6 +19,12 @@
  * O_CLOEXEC, so no later child process inherits the lock and keeps it after the broker died.
  * One spawn at start, nothing native, no install script.
  *
+ * Where flock(1) is not installed (macOS has none unless util-linux comes from Homebrew), the
+ * lock falls back to a check of the recorded owner: refused while it names a live PID on this
+ * host (other than ours), taken otherwise. That check is blind to other PID namespaces (see
+ * above), which macOS does not have; the broker says so at start (`kind: 'pid-check'`), so
+ * `npm start` still needs nothing but npm.
+ *
  * The file's content only informs a refused second broker (and the operator) who holds it:
  * one JSON line with pid, host name, boot id, PID namespace and process start time. It is
  * never deleted (a process that opened the old file could lock the unlinked inode while a
@@ -54,6 +60,8 @@ export class DirLock {
   private constructor(
     readonly file: string,
     private fd: number,
+    /** 'flock' (sound across namespaces) or 'pid-check' (flock(1) not installed: see the top). */
+    readonly kind: 'flock' | 'pid-check',
   ) {}
 
   /**
@@ -69,17 +77,20 @@ export class DirLock {
       throw storageError(err, `open the lock ${file}`);
     }
     try {
-      if (!flockNonBlockingSync(fd, 'exclusive', file)) {
+      const taken = flockNonBlockingSync(fd, 'exclusive', file);
+      const owner = readOwnerSync(file);
+      if (taken === false || (taken === 'no-flock' && ownerIsAliveElsewhere(owner))) {
         throw new RunnelError(
           'STORAGE_ERROR',
-          `data directory ${dataDir} is locked by another process (${describeOwner(readOwnerSync(file))}); ` +
+          `data directory ${dataDir} is locked by another process (${describeOwner(owner)}); ` +
             'two brokers must never share a data directory: stop the other one, or give this one another --data',
         );
       }
-      // Informational: not fsync'd (after a crash the content is stale whatever we do).
+      // Informational with flock (not fsync'd: after a crash the content is stale whatever we
+      // do); the lock itself without it.
       fs.ftruncateSync(fd, 0);
       writeFullySync(fd, Buffer.from(`${JSON.stringify(currentOwner())}\n`), 0);
-      return new DirLock(file, fd);
+      return new DirLock(file, fd, taken === true ? 'flock' : 'pid-check');
     } catch (err) {
       fs.closeSync(fd);
       throw storageError(err, `lock ${file}`);
@@ -109,27 +120,46 @@ export function probeDirLockSync(dataDir: string): { held: false } | { held: tru
     throw err;
   }
   try {
-    return flockNonBlockingSync(fd, 'shared', file) ? { held: false } : { held: true, owner: describeOwner(readOwnerSync(file)) };
+    const free = flockNonBlockingSync(fd, 'shared', file);
+    const owner = readOwnerSync(file);
+    const held = free === false || (free === 'no-flock' && ownerIsAliveElsewhere(owner));
+    return held ? { held: true, owner: describeOwner(owner) } : { held: false };
   } finally {
     fs.closeSync(fd);
   }
 }
 
-/** flock(2) on `fd` through flock(1); true when taken, false when another holds it. */
-function flockNonBlockingSync(fd: number, mode: 'exclusive' | 'shared', file: string): boolean {
+/**
+ * flock(2) on `fd` through flock(1): true when taken, false when another holds it, 'no-flock'
+ * when flock(1) is not installed (the caller falls back to the recorded owner).
+ */
+function flockNonBlockingSync(fd: number, mode: 'exclusive' | 'shared', file: string): boolean | 'no-flock' {
   const result = spawnSync('flock', [mode === 'exclusive' ? '-x' : '-s', '-n', '3'], {
     stdio: ['ignore', 'ignore', 'pipe', fd],
     timeout: FLOCK_SPAWN_TIMEOUT_MS,
   });
   if (result.error !== undefined) {
-    const missing = (result.error as NodeJS.ErrnoException).code === 'ENOENT';
-    const why = missing ? 'flock(1) is not installed (util-linux, or BusyBox, provides it)' : result.error.message;
-    throw new RunnelError('STORAGE_ERROR', `cannot lock ${file}: ${why}`, {}, { cause: result.error });
+    if ((result.error as NodeJS.ErrnoException).code === 'ENOENT') return 'no-flock';
+    throw new RunnelError('STORAGE_ERROR', `cannot lock ${file}: ${result.error.message}`, {}, { cause: result.error });
   }
   const stderr = result.stderr.toString().trim();
   if (result.status === 0) return true;
   if (result.status === FLOCK_HELD_EXIT && stderr === '') return false;
   throw new RunnelError('STORAGE_ERROR', `cannot lock ${file}: flock exited with ${result.status ?? result.signal}: ${stderr}`);
+}
+
+/** Without flock: the recorded owner holds the directory while it is a live process on this host, not us. */
+function ownerIsAliveElsewhere(owner: LockOwner | number | string): boolean {
+  if (typeof owner === 'string') return false;
+  const pid = typeof owner === 'number' ? owner : owner.pid;
+  if (typeof owner !== 'number' && owner.hostname !== os.hostname()) return false;
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function currentOwner(): LockOwner {
