@@ -172,6 +172,31 @@ export class Group {
     return changed;
   }
 
+  /**
+   * Puts back a member replayed from the offsets topic after a restart (group-records.ts): its
+   * epochs, owned and announced partitions and target as stored; its session starts at `nowMs`,
+   * and so does its rebalance timeout when it is still revoking. Refused (false, nothing
+   * changed) when it would break an invariant: a partition it owns has an owner already, or its
+   * instance id is taken.
+   */
+  restoreMember(spec: MemberSpec, assignment: { epoch: number; ackedEpoch: number; revocationEpoch: number; owned: ReadonlySet<TpKey>; announced: ReadonlySet<TpKey> }, target: ReadonlySet<TpKey>, nowMs: number): boolean {
+    if (this.members.has(spec.memberId) || assignment.epoch < 1) return false;
+    if (spec.instanceId !== null && this.byInstance.has(spec.instanceId)) return false;
+    for (const key of assignment.owned) if (this.owners.has(key)) return false;
+    const member = new GroupMember(spec, nowMs);
+    member.epoch = assignment.epoch;
+    member.ackedEpoch = Math.min(assignment.ackedEpoch, assignment.epoch);
+    member.revocationEpoch = Math.min(assignment.revocationEpoch, assignment.epoch);
+    member.owned = new Set(assignment.owned);
+    member.announced = intersection(assignment.announced, member.owned);
+    member.revokeSinceMs = member.revoking.size > 0 ? nowMs : null;
+    this.members.set(spec.memberId, member);
+    for (const key of member.owned) this.owners.set(key, spec.memberId);
+    if (spec.instanceId !== null) this.byInstance.set(spec.instanceId, spec.memberId);
+    this.target.set(spec.memberId, new Set(target));
+    return true;
+  }
+
   /** Removes a member and frees what it owned. */
   remove(member: GroupMember, nowMs: number): void {
     if (this.members.get(member.memberId) !== member) return;
