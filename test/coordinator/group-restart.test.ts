@@ -25,9 +25,9 @@ import { RunnelError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/logger.js';
 import { DEFAULT_COORDINATOR_CONFIG } from '../../src/coordinator/config.js';
 import { GroupCoordinator, type HeartbeatResponse, type TopicView } from '../../src/coordinator/coordinator.js';
-import type { OffsetLog } from '../../src/coordinator/offset-store.js';
 import { parseTpKey, tpKey, type TpKey } from '../../src/coordinator/topic-partition.js';
 import { rng } from '../storage/helpers.js';
+import { CrashableLog } from './crashable-log.js';
 
 const GROUP = 'g';
 const TOPIC_PARTITIONS: Record<string, number> = { t: 8, u: 3 };
@@ -41,53 +41,6 @@ const topics: TopicView = {
   offsets: () => ({ logStartOffset: 0, highWatermark: 0 }),
   offsetForTimestamp: () => Promise.resolve(0),
 };
-
-/** `__consumer_offsets` in memory: appends wait for release(); crash() keeps the durable prefix and maybe more. */
-class CrashableLog implements OffsetLog {
-  private partitions: { batches: Buffer[]; durable: number }[] | null = null;
-  private waiting: (() => void)[] = [];
-
-  partitionCount(): number | null {
-    return this.partitions?.length ?? null;
-  }
-
-  create(partitions: number): Promise<number> {
-    this.partitions ??= Array.from({ length: partitions }, () => ({ batches: [], durable: 0 }));
-    return Promise.resolve(this.partitions.length);
-  }
-
-  appendDurable(partition: number, batch: Buffer): Promise<void> {
-    const log = this.partitions?.[partition];
-    if (log === undefined) return Promise.reject(new Error(`no partition ${partition}`));
-    log.batches.push(Buffer.from(batch));
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  async *read(partition: number): AsyncIterable<Buffer> {
-    const log = this.partitions?.[partition];
-    for (const batch of log?.batches ?? []) yield await Promise.resolve(batch);
-  }
-
-  get pending(): number {
-    return this.waiting.length;
-  }
-
-  /** Every append so far becomes durable. */
-  release(): void {
-    for (const log of this.partitions ?? []) log.durable = log.batches.length;
-    for (const resolve of this.waiting.splice(0)) resolve();
-  }
-
-  /** The process dies: durable batches stay, of the others a random prefix per partition; no waiter is ever answered. */
-  crash(random: () => number): void {
-    for (const log of this.partitions ?? []) {
-      const kept = log.durable + Math.floor(random() * (log.batches.length - log.durable + 1));
-      log.batches.length = kept;
-      log.durable = kept;
-    }
-    this.waiting = [];
-  }
-}
 
 /** One consumer as the SDK runs it. */
 interface Client {
