@@ -26,7 +26,7 @@ import { RunnelError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { RecordInput } from '../format/record-batch.js';
 import type { Group } from './group.js';
-import { groupRecords, recordsChanged, type StoredRecord } from './group-records.js';
+import { groupRecords, recordId, recordsChanged, type StoredRecord } from './group-records.js';
 
 /** Appends a group's records to its partition of the offsets topic, in call order; resolves once durable. */
 export type AppendGroupRecords = (groupId: string, records: RecordInput[]) => Promise<void>;
@@ -34,6 +34,11 @@ export type AppendGroupRecords = (groupId: string, records: RecordInput[]) => Pr
 interface GroupView {
   /** What the log holds (or will, once the appends in flight are durable), by record id. */
   records: Map<string, StoredRecord>;
+  /**
+   * Keys whose newest record in the log may not be a tombstone: every key written with a value,
+   * until a tombstone of it is durable. A rewrite after a failure tombstones those not in `records`.
+   */
+  live: Map<string, Buffer>;
   /** Settles once every append issued so far is durable; rejects if one of them failed. */
   written: Promise<void>;
   /** An append failed: the whole group must be written again before anything is answered. */
@@ -50,18 +55,26 @@ export class MembershipLog {
 
   /** What the replayed log holds for a group, so the first write appends only differences. */
   seed(groupId: string, records: Map<string, StoredRecord>): void {
-    if (records.size > 0) this.views.set(groupId, { records, written: Promise.resolve(), failed: false });
+    if (records.size > 0) this.views.set(groupId, { records, live: new Map([...records].map(([id, r]) => [id, r.key])), written: Promise.resolve(), failed: false });
   }
 
   /** Appends what changed in the group since the last write (nothing when nothing did). */
   write(group: Group): void {
-    const view = this.views.get(group.groupId) ?? { records: new Map<string, StoredRecord>(), written: Promise.resolve(), failed: false };
+    const view = this.views.get(group.groupId) ?? { records: new Map<string, StoredRecord>(), live: new Map<string, Buffer>(), written: Promise.resolve(), failed: false };
     const now = groupRecords(group);
-    // After a failure the log may lack any of the records: rewrite every one, tombstone the gone.
-    const before = view.failed ? new Map([...view.records].map(([id, r]) => [id, { key: r.key, value: Buffer.alloc(0) }])) : view.records;
+    // After a failure the log may lack any record, or hold any written since: rewrite every one, tombstone every other.
+    const before = view.failed ? new Map([...view.live].map(([id, key]) => [id, { key, value: Buffer.alloc(0) }])) : view.records;
     const records = recordsChanged(before, now, Date.now());
     if (records.length === 0 && !view.failed) return;
+    for (const [id, record] of now) view.live.set(id, record.key);
     const appended = this.append(group.groupId, records);
+    const tombstoned = records.filter((r) => r.value === null).map((r) => recordId(r.key!));
+    appended.then(
+      () => {
+        for (const id of tombstoned) if (!view.records.has(id)) view.live.delete(id);
+      },
+      () => undefined,
+    );
     view.written = view.failed ? appended : Promise.all([view.written, appended]).then(() => undefined);
     view.failed = false;
     view.records = now;
@@ -69,7 +82,7 @@ export class MembershipLog {
     const written = view.written;
     written.then(
       () => {
-        if (view.records.size === 0 && view.written === written && this.views.get(group.groupId) === view) this.views.delete(group.groupId);
+        if (view.live.size === 0 && view.written === written && this.views.get(group.groupId) === view) this.views.delete(group.groupId);
       },
       (err: unknown) => {
         if (view.written !== written) return;
