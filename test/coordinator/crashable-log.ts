@@ -15,6 +15,8 @@ export class CrashableLog implements OffsetLog {
   /** The next this many appends fail (nothing stored). */
   failNext = 0;
   appends = 0;
+  /** Appends failed so far. */
+  failures = 0;
 
   partitionCount(): number | null {
     return this.partitions?.length ?? null;
@@ -30,6 +32,7 @@ export class CrashableLog implements OffsetLog {
     if (log === undefined) return Promise.reject(new Error(`no partition ${partition}`));
     if (this.failNext > 0) {
       this.failNext--;
+      this.failures++;
       return Promise.reject(new Error('injected append failure'));
     }
     this.appends++;

@@ -45,6 +45,8 @@ const topics: TopicView = {
 /** One consumer as the SDK runs it. */
 interface Client {
   memberId: string;
+  /** Static membership: a later client with the same instance id takes this one's place. */
+  instanceId: string | null;
   subscribedTopics: string[];
   epoch: number;
   owned: Set<TpKey>;
@@ -103,6 +105,7 @@ class Scenario {
   generation = 0;
   restarts = 0;
   cleanRestarts = 0;
+  private failuresAtRestart = 0;
   private started = 0;
 
   constructor(
@@ -119,8 +122,8 @@ class Scenario {
     return `seed ${this.seed}, step ${step}`;
   }
 
-  startClient(subscribedTopics = this.random() < 0.7 ? ['t'] : ['t', 'u']): void {
-    const client: Client = { memberId: `m${++this.started}`, subscribedTopics, epoch: 0, owned: new Set(), inFlight: false, lastAnsweredSentAtMs: this.clock.monotonicMs(), state: 'live' };
+  startClient(subscribedTopics = this.random() < 0.7 ? ['t'] : ['t', 'u'], instanceId = this.random() < 0.3 ? `i${this.started + 1}` : null): void {
+    const client: Client = { memberId: `m${++this.started}`, instanceId, subscribedTopics, epoch: 0, owned: new Set(), inFlight: false, lastAnsweredSentAtMs: this.clock.monotonicMs(), state: 'live' };
     this.clients.push(client);
     this.send(client, 0);
   }
@@ -133,7 +136,7 @@ class Scenario {
       groupId: GROUP,
       memberId: client.memberId,
       memberEpoch: epoch,
-      instanceId: '',
+      instanceId: client.instanceId ?? '',
       clientId: 'model',
       subscribedTopics: client.subscribedTopics,
       ownedPartitions: [...new Set([...client.owned].map((k) => parseTpKey(k).topic))].map((topic) => ({ topic, partitions: [...client.owned].filter((k) => parseTpKey(k).topic === topic).map((k) => parseTpKey(k).partition) })),
@@ -189,14 +192,25 @@ class Scenario {
     for (const client of this.clients) if (client.owned.size > 0 && nowMs - client.lastAnsweredSentAtMs >= SESSION_MS) this.lose(client);
   }
 
+  /** The SDK's close(): everything revoked, then the leave (a static member's says "back soon"). */
   leave(client: Client): void {
     this.lose(client);
     client.state = 'left';
-    this.send(client, -1);
+    this.send(client, client.instanceId === null ? -1 : -2);
+  }
+
+  /** A static member's process is killed (or closed) and started again: same instance id, new member id. */
+  bounce(client: Client): void {
+    if (client.state === 'live') this.lose(client);
+    client.state = 'left';
+    this.startClient(client.subscribedTopics, client.instanceId);
   }
 
   async restart(step: number): Promise<void> {
-    const clean = this.log.pending === 0;
+    // Clean: nothing in flight, and no append failed since the last restart (after a failure the
+    // log lags the memory until the group is written again, before its next answer).
+    const clean = this.log.pending === 0 && this.log.failures === this.failuresAtRestart;
+    this.failuresAtRestart = this.log.failures;
     const before = image(this.coordinator);
     this.coordinator.close();
     this.log.crash(this.random);
@@ -247,7 +261,13 @@ class Scenario {
     } else if (r < 0.89) {
       const client = this.pick(live);
       if (client !== undefined) client.state = 'dead';
-    } else if (r < 0.97) await this.restart(step);
+    } else if (r < 0.91) {
+      // The latest client of each instance id that is not dead may come back as a new process.
+      const latest = new Map(this.clients.filter((c) => c.instanceId !== null).map((c) => [c.instanceId, c]));
+      const client = this.pick([...latest.values()].filter((c) => c.state !== 'dead'));
+      if (client !== undefined && this.live().length < LIVE_CLIENTS_MAX) this.bounce(client);
+    } else if (r < 0.93) this.log.failNext = 1 + Math.floor(this.random() * 2);
+    else if (r < 0.98) await this.restart(step);
     await settle();
     expect(this.problems, this.where(step)).toEqual([]);
   }
