@@ -144,6 +144,7 @@ export class GroupCoordinator {
     for (const [memberId, { spec, target, assignment }] of replayed.members) {
       const restored = spec !== undefined && assignment !== undefined && group.restoreMember({ ...spec, memberId }, assignment, target ?? new Set(), nowMs);
       // Only a damaged log gets here: the member hears UNKNOWN_MEMBER_ID and joins again.
+      if (!restored) group.touch(memberId);
       if (!restored) this.logger.warn({ groupId, memberId, records: { spec: spec !== undefined, target: target !== undefined, assignment: assignment !== undefined } }, 'dropped a replayed member whose records are incomplete or conflict with another member');
     }
     return group;

@@ -67,20 +67,30 @@ export function recordId(key: Buffer): string {
 /** Every record describing the group now, by record id; none for a group without members. */
 export function groupRecords(group: Group): Map<string, StoredRecord> {
   const out = new Map<string, StoredRecord>();
-  if (group.members.size === 0) return out;
-  const put = (key: unknown[], value: unknown[]): void => {
-    const keyBytes = pack(key);
-    out.set(recordId(keyBytes), { key: keyBytes, value: pack([VALUE_VERSION, ...value]) });
-  };
-  const { groupId } = group;
-  put([GROUP_METADATA, groupId], [group.groupEpoch]);
-  for (const member of group.members.values()) {
-    const { spec } = member;
-    put([MEMBER_METADATA, groupId, spec.memberId], [spec.instanceId, spec.clientId, spec.subscribedTopics, spec.sessionTimeoutMs, spec.rebalanceTimeoutMs, spec.assignor]);
-    put([TARGET_ASSIGNMENT, groupId, spec.memberId], [lists(group.targetOf(spec.memberId))]);
-    put([CURRENT_ASSIGNMENT, groupId, spec.memberId], [member.epoch, member.ackedEpoch, member.revocationEpoch, lists(member.owned), lists(member.announced)]);
+  for (const [id, record] of [...groupMetadataRecord(group), ...[...group.members.keys()].flatMap((memberId) => memberRecords(group, memberId))]) {
+    if (record !== null) out.set(id, record);
   }
   return out;
+}
+
+/** The group metadata record (keyed by its id, value null once the group has no members). */
+export function groupMetadataRecord(group: Group): [string, StoredRecord | null][] {
+  const key = pack([GROUP_METADATA, group.groupId]);
+  return [[recordId(key), group.members.size === 0 ? null : { key, value: pack([VALUE_VERSION, group.groupEpoch]) }]];
+}
+
+/** A member's three records (keyed by id; values null when it is no member: tombstones). */
+export function memberRecords(group: Group, memberId: string): [string, StoredRecord | null][] {
+  const keys = [MEMBER_METADATA, TARGET_ASSIGNMENT, CURRENT_ASSIGNMENT].map((type) => pack([type, group.groupId, memberId]));
+  const member = group.members.get(memberId);
+  if (member === undefined) return keys.map((key) => [recordId(key), null]);
+  const { spec } = member;
+  const values: unknown[][] = [
+    [spec.instanceId, spec.clientId, spec.subscribedTopics, spec.sessionTimeoutMs, spec.rebalanceTimeoutMs, spec.assignor],
+    [lists(group.targetOf(memberId))],
+    [member.epoch, member.ackedEpoch, member.revocationEpoch, lists(member.owned), lists(member.announced)],
+  ];
+  return keys.map((key, i) => [recordId(key), { key, value: pack([VALUE_VERSION, ...values[i]!]) }]);
 }
 
 /** The records to append to go from `before` to `now`: changed or new ones, tombstones for the gone. */

@@ -14,9 +14,10 @@
  * handed from A to B was released by A in an earlier record than the one that gives it to B.
  *
  * Cost: the coordinator calls `write()` only after something changed (a heartbeat that changes
- * nothing writes nothing); it encodes the group's records and appends those whose bytes differ
- * from the last written (usually one or two members' assignment records). The appends are
- * group-committed with every other write of the partition (offset commits too).
+ * nothing writes nothing); it encodes the records of the members the group marked as changed
+ * (Group.takeChanged) and appends those whose bytes differ from the last written (usually one or
+ * two members' assignment records). The appends are group-committed with every other write of
+ * the partition (offset commits too).
  *
  * Failure: an append that fails leaves the log behind the memory. The group is then marked, and
  * the next answer for it first appends the whole group again (and tombstones for what is gone)
@@ -26,7 +27,7 @@ import { RunnelError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { RecordInput } from '../format/record-batch.js';
 import type { Group } from './group.js';
-import { groupRecords, recordId, recordsChanged, type StoredRecord } from './group-records.js';
+import { groupMetadataRecord, groupRecords, memberRecords, recordId, recordsChanged, type StoredRecord } from './group-records.js';
 
 /** Appends a group's records to its partition of the offsets topic, in call order; resolves once durable. */
 export type AppendGroupRecords = (groupId: string, records: RecordInput[]) => Promise<void>;
@@ -61,12 +62,10 @@ export class MembershipLog {
   /** Appends what changed in the group since the last write (nothing when nothing did). */
   write(group: Group): void {
     const view = this.views.get(group.groupId) ?? { records: new Map<string, StoredRecord>(), live: new Map<string, Buffer>(), written: Promise.resolve(), failed: false };
-    const now = groupRecords(group);
-    // After a failure the log may lack any record, or hold any written since: rewrite every one, tombstone every other.
-    const before = view.failed ? new Map([...view.live].map(([id, key]) => [id, { key, value: Buffer.alloc(0) }])) : view.records;
-    const records = recordsChanged(before, now, Date.now());
+    const changedMembers = group.takeChanged();
+    const records = view.failed ? rewriteAll(view, group) : changedRecords(view, group, changedMembers);
     if (records.length === 0 && !view.failed) return;
-    for (const [id, record] of now) view.live.set(id, record.key);
+    for (const record of records) if (record.value !== null) view.live.set(recordId(record.key!), record.key!);
     const appended = this.append(group.groupId, records);
     const tombstoned = records.filter((r) => r.value === null).map((r) => recordId(r.key!));
     appended.then(
@@ -77,7 +76,6 @@ export class MembershipLog {
     );
     view.written = view.failed ? appended : Promise.all([view.written, appended]).then(() => undefined);
     view.failed = false;
-    view.records = now;
     this.views.set(group.groupId, view);
     const written = view.written;
     written.then(
@@ -106,4 +104,30 @@ export class MembershipLog {
       throw err instanceof RunnelError && err.retriable ? err : new RunnelError('STORAGE_ERROR', `group "${group.groupId}": its membership could not be stored (${err instanceof Error ? err.message : String(err)}); retry`);
     }
   }
+}
+
+/** The records of the group metadata and of the changed members whose bytes differ from the view; the view follows. */
+function changedRecords(view: GroupView, group: Group, memberIds: readonly string[]): RecordInput[] {
+  const timestampMs = Date.now();
+  const out: RecordInput[] = [];
+  for (const [id, record] of [...groupMetadataRecord(group), ...memberIds.flatMap((memberId) => memberRecords(group, memberId))]) {
+    const previous = view.records.get(id);
+    if (record === null) {
+      if (previous === undefined) continue;
+      out.push({ key: previous.key, value: null, timestampMs });
+      view.records.delete(id);
+    } else if (previous === undefined || !previous.value.equals(record.value)) {
+      out.push({ key: record.key, value: record.value, timestampMs });
+      view.records.set(id, record);
+    }
+  }
+  return out;
+}
+
+/** After a failure the log may lack any record, or hold any written since: every record again, a tombstone for every other key. */
+function rewriteAll(view: GroupView, group: Group): RecordInput[] {
+  const now = groupRecords(group);
+  const before = new Map([...view.live].map(([id, key]) => [id, { key, value: Buffer.alloc(0) }]));
+  view.records = now;
+  return recordsChanged(before, now, Date.now());
 }
