@@ -158,4 +158,33 @@ describe('stored membership: the write path', () => {
     for (const key of [pack([5, 'g', 'thief']), pack([8, 'g', 'thief']), pack([5, 'g', 'ghost'])]) expect(latest.get(key.toString('hex')), 'tombstoned').toBeNull();
     c.close();
   });
+
+  it('moves nothing of a group with a dropped member until that member’s session has passed since the restart', async () => {
+    const { log, clock, first } = await durableAtOnce();
+    let c = first;
+    const a = await heartbeat(c, request('a', 0));
+    c.close();
+    // A damaged log: "thief" claims partition 0, which a owns; it may be consuming it.
+    const spec = pack([1, null, '', ['t'], SESSION_MS, SESSION_MS, 'uniform']);
+    log.appendStored(partitionFor('g', log.partitionCount()!), encodeRecordBatch({ records: [{ key: pack([5, 'g', 'thief']), value: spec }, { key: pack([8, 'g', 'thief']), value: pack([1, 3, 3, 0, [['t', [0]]], [['t', [0]]]]) }] }));
+    c = await coordinator(log, clock);
+    const restartedAtMs = clock.monotonicMs();
+    const rounds = async (): Promise<{ a: HeartbeatResponse; n: HeartbeatResponse }> => {
+      let answers = { a, n: await heartbeat(c, request('n', 0)) };
+      for (let i = 0; i < 4; i++) {
+        answers = {
+          a: await heartbeat(c, request('a', answers.a.memberEpoch, partitions(answers.a))),
+          n: await heartbeat(c, request('n', answers.n.memberEpoch, partitions(answers.n))),
+        };
+      }
+      return answers;
+    };
+    clock.advance(SESSION_MS - 1);
+    let answers = await rounds();
+    expect([partitions(answers.a), partitions(answers.n)], 'within the dropped member’s session').toEqual([[0, 1, 2, 3], []]);
+    clock.set(restartedAtMs + SESSION_MS);
+    answers = await rounds();
+    expect([partitions(answers.a).length, partitions(answers.n).length], 'after it').toEqual([2, 2]);
+    c.close();
+  });
 });
