@@ -22,7 +22,7 @@ import type { CoordinatorConfig } from './config.js';
 import { Group, type GroupMember, type MemberSpec, type RemovalReason } from './group.js';
 import { GroupRecordReplay, type ReplayedGroup } from './group-records.js';
 import { MembershipLog } from './membership-log.js';
-import { OffsetStore, type CommittedOffset, type OffsetLog } from './offset-store.js';
+import { OffsetStore, partitionFor, type CommittedOffset, type OffsetLog } from './offset-store.js';
 import { JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH, checkHeartbeat, validateGroupId, type CheckedHeartbeat, type HeartbeatRequest } from './requests.js';
 import { parseTpKey, toTopicPartitionLists, tpKey, type TopicPartitionList, type TpKey } from './topic-partition.js';
 
@@ -68,6 +68,8 @@ export class GroupCoordinator {
   private readonly replayed = new GroupRecordReplay();
   private readonly membership: MembershipLog;
   private readonly parked = new Map<GroupMember, Parked>();
+  /** Groups whose partitions stay where they are until then (monotonic ms): see restoreGroup. */
+  private readonly holds = new Map<string, number>();
   private readonly startedAtMs: number;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
@@ -75,7 +77,7 @@ export class GroupCoordinator {
   constructor(
     readonly config: CoordinatorConfig,
     readonly topics: TopicView,
-    offsetLog: OffsetLog,
+    private readonly offsetLog: OffsetLog,
     private readonly logger: Logger,
     /** Wall time: commit timestamps and offsets retention (stored, compared across restarts). */
     private readonly clock: Clock = systemClock,
@@ -123,9 +125,11 @@ export class GroupCoordinator {
   private restoreGroups(): void {
     const nowMs = this.monotonicNowMs();
     let members = 0;
+    const partitions = this.offsetLog.partitionCount();
     for (const [groupId, replayed] of this.replayed.groups) {
       this.membership.seed(groupId, replayed.records);
-      const group = this.restoreGroup(groupId, replayed, nowMs);
+      const damaged = partitions !== null && this.replayed.damagedPartitions.has(partitionFor(groupId, partitions));
+      const group = this.restoreGroup(groupId, replayed, damaged, nowMs);
       members += group.members.size;
       if (group.members.size > 0) {
         this.groups.set(groupId, group);
@@ -138,16 +142,37 @@ export class GroupCoordinator {
     this.logger.info({ groups: this.groups.size, members }, 'group coordinator restored group membership');
   }
 
-  private restoreGroup(groupId: string, replayed: ReplayedGroup, nowMs: number): Group {
+  /**
+   * A member that cannot be restored (its records incomplete or in conflict with another's, or
+   * its group's partition of the offsets topic damaged) may still be consuming: it hears
+   * UNKNOWN_MEMBER_ID at its next heartbeat, and its own watchdog gives its partitions up one
+   * session after its last answer at the latest. So nothing of the group moves until that
+   * session (the longest of the dropped members', counted from the restart) has passed.
+   */
+  private restoreGroup(groupId: string, replayed: ReplayedGroup, damaged: boolean, nowMs: number): Group {
     const group = new Group(groupId, nowMs);
-    group.groupEpoch = replayed.groupEpoch;
+    group.groupEpoch = replayed.groupEpoch + (damaged ? 1 : 0);
+    let holdMs = 0;
     for (const [memberId, { spec, target, assignment }] of replayed.members) {
-      const restored = spec !== undefined && assignment !== undefined && group.restoreMember({ ...spec, memberId }, assignment, target ?? new Set(), nowMs);
-      // Only a damaged log gets here: the member hears UNKNOWN_MEMBER_ID and joins again.
-      if (!restored) group.touch(memberId);
-      if (!restored) this.logger.warn({ groupId, memberId, records: { spec: spec !== undefined, target: target !== undefined, assignment: assignment !== undefined } }, 'dropped a replayed member whose records are incomplete or conflict with another member');
+      const restored = !damaged && spec !== undefined && assignment !== undefined && group.restoreMember({ ...spec, memberId }, assignment, target ?? new Set(), nowMs);
+      if (restored) continue;
+      group.touch(memberId);
+      holdMs = Math.max(holdMs, spec?.sessionTimeoutMs ?? this.config.maxSessionTimeoutMs);
+      this.logger.warn({ groupId, memberId, damaged, records: { spec: spec !== undefined, target: target !== undefined, assignment: assignment !== undefined } }, 'dropped a replayed member (damaged partition, incomplete records, or a conflict with another member)');
+    }
+    if (holdMs > 0) {
+      this.holds.set(groupId, nowMs + holdMs);
+      this.logger.warn({ groupId, holdMs }, 'holding the group\'s partitions until the dropped members\' sessions have passed');
     }
     return group;
+  }
+
+  /** True once when the group's hold has passed (the first heartbeat after it reconciles the group). */
+  private holdEnded(group: Group, nowMs: number): boolean {
+    const untilMs = this.holds.get(group.groupId);
+    if (untilMs === undefined || nowMs < untilMs) return false;
+    this.holds.delete(group.groupId);
+    return true;
   }
 
   async heartbeat(request: HeartbeatRequest, cancelled: AbortSignal): Promise<HeartbeatResponse> {
@@ -171,7 +196,7 @@ export class GroupCoordinator {
     const reshaped = group.updateSpec(member, checked.spec);
     const released = checked.memberEpoch >= member.revocationEpoch && group.confirm(member, checked.owned);
     if (reshaped) this.retarget(group);
-    if (reshaped || released) this.reconcile(group, nowMs);
+    if (reshaped || released || this.holdEnded(group, nowMs)) this.reconcile(group, nowMs);
     else if (storedSpecChanged(specBefore, member.spec)) this.membership.write(group);
     if (checked.memberEpoch !== member.epoch || checked.maxWaitMs === 0) return this.answer(group, member);
     await this.park(member, Math.min(checked.maxWaitMs, this.intervalFor(member)), cancelled);
@@ -274,7 +299,8 @@ export class GroupCoordinator {
    * answers wait for the write.
    */
   private reconcile(group: Group, nowMs: number): void {
-    const moved = nowMs - this.startedAtMs < this.config.initialAssignmentDelayMs ? [] : group.reconcileAll(nowMs);
+    const held = nowMs - this.startedAtMs < this.config.initialAssignmentDelayMs || nowMs < (this.holds.get(group.groupId) ?? -Infinity);
+    const moved = held ? [] : group.reconcileAll(nowMs);
     this.membership.write(group);
     for (const member of moved) this.wakeParked(member);
   }

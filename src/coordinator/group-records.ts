@@ -116,6 +116,12 @@ function lists(keys: ReadonlySet<TpKey>): [string, number[]][] {
 export class GroupRecordReplay {
   readonly groups = new Map<string, ReplayedGroup>();
   undecodable = 0;
+  /** Partitions of the offsets topic where load() skipped a batch: the membership of their groups is distrusted. */
+  readonly damagedPartitions = new Set<number>();
+
+  partitionDamaged(partition: number): void {
+    this.damagedPartitions.add(partition);
+  }
 
   /** True when the key is a membership record's (whatever its value), false for anything else. */
   replay(key: Buffer | null, value: Buffer | null): boolean {

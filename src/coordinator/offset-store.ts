@@ -32,6 +32,8 @@ const RECORD_VERSION = 1;
  */
 export interface OtherRecordReplay {
   replay(key: Buffer | null, value: Buffer | null): boolean;
+  /** A batch of the partition was skipped at load (damaged): its groups' other records cannot be trusted. */
+  partitionDamaged?(partition: number): void;
 }
 
 /** The internal topic as the coordinator needs it; the broker implements it over its logs. */
