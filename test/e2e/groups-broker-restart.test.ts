@@ -134,37 +134,57 @@ function overlaps(members: Member[]): string[] {
 describe('group members across a broker SIGKILL and restart', () => {
   it('never has two owners of a partition: members that come back late are recognised and revoke before the newcomer gets anything', async () => {
     const dataDir = tempDir('runnel-groups-broker-restart-');
-    let broker = await startBroker(dataDir, '127.0.0.1:0');
+    const broker = await startBroker(dataDir, '127.0.0.1:0');
     const address = broker.address;
     const runnel = new Runnel({ brokers: [address] });
     await runnel.admin().createTopic(TOPIC, { partitions: PARTITIONS });
+    // A record per partition every 50 ms (one send at a time; failures while the broker is down are ignored).
     const producer = runnel.producer({ lingerMs: 0 });
-    await producer.send({ topic: TOPIC, messages: Array.from({ length: 600 }, (_, i) => ({ value: `v${i}`, partition: i % PARTITIONS })) });
-    await producer.close();
-    await runnel.close();
-
-    const old = ['m1', 'm2', 'm3'].map((name) => new Member(name, address, SLOW_BACKOFF_MS));
-    const all = [...old];
-    const context = (): string => all.map((m) => `  ${m.describe()}`).join('\n');
-    const settled = (members: Member[]): boolean => {
-      const counts = new Array<number>(PARTITIONS).fill(0);
-      for (const m of members) for (const p of m.owned) counts[p]++;
-      return counts.every((c) => c === 1) && members.every((m) => m.owned.size >= Math.floor(PARTITIONS / members.length));
-    };
-    await until(() => settled(old) && old.every((m) => m.events.some((e) => e.event === 'consumed')), 'three members own and consume', context);
-
-    const exited = new Promise((resolve) => broker.child.once('exit', resolve));
-    broker.child.kill('SIGKILL');
-    await exited;
-    broker = await startBroker(dataDir, address);
-    const newcomer = new Member('m4', address);
-    all.push(newcomer);
-    await until(() => settled(all), 'four members own the partitions after the restart', context);
-
-    for (const m of all) m.child.kill('SIGTERM');
-    await until(() => all.every((m) => m.events.some((e) => e.event === 'closed')), 'members close', context);
-    expect(overlaps(all), context()).toEqual([]);
-    const losses = old.flatMap((m) => m.events.filter((e) => e.event === 'lost').map((e) => `${m.name} lost [${e.partitions!.join(',')}] (${e.reason})`));
-    expect(losses, `the members that consumed before the crash were recognised after it\n${context()}`).toEqual([]);
+    let sending = false;
+    let sent = 0;
+    const ticker = setInterval(() => {
+      if (sending) return;
+      sending = true;
+      const messages = Array.from({ length: PARTITIONS }, (_, partition) => ({ value: `v${sent++}`, partition }));
+      producer
+        .send({ topic: TOPIC, messages })
+        .catch(() => undefined)
+        .finally(() => (sending = false));
+    }, 50);
+    try {
+      await scenario(address, dataDir, broker);
+    } finally {
+      clearInterval(ticker);
+      await runnel.close();
+    }
   }, 90_000);
 });
+
+/** Three members consume, the broker is SIGKILLed and started again, a fourth joins at once; ownership checked. */
+async function scenario(address: string, dataDir: string, crashed: { child: ChildProcess }): Promise<void> {
+  const old = ['m1', 'm2', 'm3'].map((name) => new Member(name, address, SLOW_BACKOFF_MS));
+  const all = [...old];
+  const context = (): string => all.map((m) => `  ${m.describe()}`).join('\n');
+  const settled = (members: Member[]): boolean => {
+    const counts = new Array<number>(PARTITIONS).fill(0);
+    for (const m of members) for (const p of m.owned) counts[p]++;
+    return counts.every((c) => c === 1) && members.every((m) => m.owned.size >= Math.floor(PARTITIONS / members.length));
+  };
+  // Each has consumed since its last assignment: they are consuming when the broker dies.
+  const consuming = (m: Member): boolean => m.events.findLastIndex((e) => e.event === 'consumed') > m.events.findLastIndex((e) => e.event === 'assigned');
+  await until(() => settled(old) && old.every(consuming), 'three members own and consume', context);
+
+  const exited = new Promise((resolve) => crashed.child.once('exit', resolve));
+  crashed.child.kill('SIGKILL');
+  await exited;
+  await startBroker(dataDir, address);
+  const newcomer = new Member('m4', address);
+  all.push(newcomer);
+  await until(() => settled(all), 'four members own the partitions after the restart', context);
+
+  for (const m of all) m.child.kill('SIGTERM');
+  await until(() => all.every((m) => m.events.some((e) => e.event === 'closed')), 'members close', context);
+  expect(overlaps(all), context()).toEqual([]);
+  const losses = old.flatMap((m) => m.events.filter((e) => e.event === 'lost').map((e) => `${m.name} lost [${e.partitions!.join(',')}] (${e.reason})`));
+  expect(losses, `the members that consumed before the crash were recognised after it\n${context()}`).toEqual([]);
+}
