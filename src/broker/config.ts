@@ -54,7 +54,7 @@
  * groups.minSessionTimeoutMs       1000            100..3600000         RUNNEL_GROUPS_MIN_SESSION_TIMEOUT_MS
  * groups.maxSessionTimeoutMs       300000          100..3600000         RUNNEL_GROUPS_MAX_SESSION_TIMEOUT_MS
  * groups.maxRebalanceTimeoutMs     600000          1000..86400000       RUNNEL_GROUPS_MAX_REBALANCE_TIMEOUT_MS
- * groups.initialAssignmentDelayMs  3000            0..600000            RUNNEL_GROUPS_INITIAL_ASSIGNMENT_DELAY_MS
+ * groups.initialAssignmentDelayMs  0               0..600000            RUNNEL_GROUPS_INITIAL_ASSIGNMENT_DELAY_MS
  * groups.maxGroups                 10000           1..1000000           RUNNEL_GROUPS_MAX_GROUPS
  * groups.maxMembersPerGroup        1000            1..100000            RUNNEL_GROUPS_MAX_MEMBERS_PER_GROUP
  * groups.maxSubscribedTopics       1000            1..100000            RUNNEL_GROUPS_MAX_SUBSCRIBED_TOPICS

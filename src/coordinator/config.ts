@@ -12,9 +12,11 @@ export interface CoordinatorConfig {
   /** Longest time a member may take to give up partitions it is asked to revoke. */
   maxRebalanceTimeoutMs: number;
   /**
-   * After the coordinator starts, partitions are held back this long: group membership is not
-   * stored, so members that consumed before a broker restart must first hear (at their next
-   * heartbeat) that they are no longer members, or two processes could read one partition.
+   * After the coordinator starts, partitions are held back this long. 0 by default: membership
+   * is stored in the offsets topic and replayed, so the coordinator knows after a restart who
+   * owns what. Worth setting (to more than the members' heartbeat retry backoff) only for the
+   * first start after an upgrade from a version that did not store membership, when members
+   * that were consuming are unknown to it.
    */
   initialAssignmentDelayMs: number;
   maxGroups: number;
@@ -39,7 +41,7 @@ export const DEFAULT_COORDINATOR_CONFIG: Readonly<CoordinatorConfig> = Object.fr
   minSessionTimeoutMs: 1 * SECOND_MS,
   maxSessionTimeoutMs: 300 * SECOND_MS,
   maxRebalanceTimeoutMs: 600 * SECOND_MS,
-  initialAssignmentDelayMs: 3 * SECOND_MS,
+  initialAssignmentDelayMs: 0,
   maxGroups: 10_000,
   maxMembersPerGroup: 1000,
   maxSubscribedTopics: 1000,

@@ -9,16 +9,20 @@
  * older at once. The number parked is thus bounded by the members, which `maxGroups` and
  * `maxMembersPerGroup` bound.
  *
- * Membership is soft state (not stored): after a restart, members are told UNKNOWN_MEMBER_ID
- * at their next heartbeat and join again; `initialAssignmentDelayMs` keeps partitions
- * unassigned until those that were consuming have heard it.
+ * Membership is stored in the offsets topic (group-records.ts, membership-log.ts): every change
+ * that matters for ownership is appended after it happens, and a heartbeat's answer waits until
+ * what it tells is durable. At start-up the groups are replayed: members keep their ids, epochs
+ * and partitions, and their sessions start again from the replay, so a member that comes back
+ * within its session goes on, and one that does not expires before its partitions move.
  */
 import { RunnelError } from '../common/errors.js';
 import { systemClock, systemMonotonicClock, type Clock, type MonotonicClock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { CoordinatorConfig } from './config.js';
-import { Group, type GroupMember, type RemovalReason } from './group.js';
-import { OffsetStore, type CommittedOffset, type OffsetLog } from './offset-store.js';
+import { Group, type GroupMember, type MemberSpec, type RemovalReason } from './group.js';
+import { GroupRecordReplay, type ReplayedGroup } from './group-records.js';
+import { MembershipLog } from './membership-log.js';
+import { OffsetStore, partitionFor, type CommittedOffset, type OffsetLog } from './offset-store.js';
 import { JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH, checkHeartbeat, validateGroupId, type CheckedHeartbeat, type HeartbeatRequest } from './requests.js';
 import { parseTpKey, toTopicPartitionLists, tpKey, type TopicPartitionList, type TpKey } from './topic-partition.js';
 
@@ -61,7 +65,11 @@ const EXPIRY_CHECK_MS_MAX = 250;
 export class GroupCoordinator {
   readonly groups = new Map<string, Group>();
   readonly store: OffsetStore;
+  private readonly replayed = new GroupRecordReplay();
+  private readonly membership: MembershipLog;
   private readonly parked = new Map<GroupMember, Parked>();
+  /** Groups whose partitions stay where they are until then (monotonic ms): see restoreGroup. */
+  private readonly holds = new Map<string, number>();
   private readonly startedAtMs: number;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
@@ -69,14 +77,15 @@ export class GroupCoordinator {
   constructor(
     readonly config: CoordinatorConfig,
     readonly topics: TopicView,
-    offsetLog: OffsetLog,
+    private readonly offsetLog: OffsetLog,
     private readonly logger: Logger,
     /** Wall time: commit timestamps and offsets retention (stored, compared across restarts). */
     private readonly clock: Clock = systemClock,
     /** Durations: session and rebalance timeouts, the initial assignment hold. Group times use it. */
     private readonly monotonic: MonotonicClock = systemMonotonicClock,
   ) {
-    this.store = new OffsetStore(offsetLog, config.offsetsTopicPartitions, logger);
+    this.store = new OffsetStore(offsetLog, config.offsetsTopicPartitions, logger, this.replayed);
+    this.membership = new MembershipLog((groupId, records) => this.store.appendRecords(groupId, records), logger);
     this.startedAtMs = monotonic.monotonicMs();
   }
 
@@ -85,10 +94,11 @@ export class GroupCoordinator {
     return this.monotonic.monotonicMs();
   }
 
-  /** Replays committed offsets, then starts the timeout and retention timers. */
+  /** Replays committed offsets and group membership, then starts the timeout and retention timers. */
   async start(): Promise<void> {
     const loaded = await this.store.load();
     this.logger.info(loaded, 'group coordinator loaded committed offsets');
+    this.restoreGroups();
     const expiryMs = Math.min(EXPIRY_CHECK_MS_MAX, Math.floor(this.config.minSessionTimeoutMs / 4));
     this.timers.push(setInterval(() => this.expireMembers(), expiryMs));
     this.timers.push(setInterval(() => void this.expireOffsets(), this.config.offsetsRetentionCheckIntervalMs));
@@ -107,6 +117,64 @@ export class GroupCoordinator {
 
   // ---- membership -----------------------------------------------------------------------------
 
+  /**
+   * Rebuilds the replayed groups. Their targets are computed again (topics may have changed
+   * before a crash let the coordinator store it; the assignors are sticky, so an unchanged group
+   * keeps its target) and reconciled, and what that changed is written.
+   */
+  private restoreGroups(): void {
+    const nowMs = this.monotonicNowMs();
+    let members = 0;
+    const partitions = this.offsetLog.partitionCount();
+    for (const [groupId, replayed] of this.replayed.groups) {
+      this.membership.seed(groupId, replayed.records);
+      const damaged = partitions !== null && this.replayed.damagedPartitions.has(partitionFor(groupId, partitions));
+      const group = this.restoreGroup(groupId, replayed, damaged, nowMs);
+      members += group.members.size;
+      if (group.members.size > 0) {
+        this.groups.set(groupId, group);
+        this.retarget(group);
+      }
+      this.reconcile(group, nowMs);
+    }
+    this.replayed.groups.clear();
+    if (this.replayed.undecodable > 0) this.logger.warn({ undecodable: this.replayed.undecodable }, 'skipped undecodable group membership records');
+    this.logger.info({ groups: this.groups.size, members }, 'group coordinator restored group membership');
+  }
+
+  /**
+   * A member that cannot be restored (its records incomplete or in conflict with another's, or
+   * its group's partition of the offsets topic damaged) may still be consuming: it hears
+   * UNKNOWN_MEMBER_ID at its next heartbeat, and its own watchdog gives its partitions up one
+   * session after its last answer at the latest. So nothing of the group moves until that
+   * session (the longest of the dropped members', counted from the restart) has passed.
+   */
+  private restoreGroup(groupId: string, replayed: ReplayedGroup, damaged: boolean, nowMs: number): Group {
+    const group = new Group(groupId, nowMs);
+    group.groupEpoch = replayed.groupEpoch + (damaged ? 1 : 0);
+    let holdMs = 0;
+    for (const [memberId, { spec, target, assignment }] of replayed.members) {
+      const restored = !damaged && spec !== undefined && assignment !== undefined && group.restoreMember({ ...spec, memberId }, assignment, target ?? new Set(), nowMs);
+      if (restored) continue;
+      group.touch(memberId);
+      holdMs = Math.max(holdMs, spec?.sessionTimeoutMs ?? this.config.maxSessionTimeoutMs);
+      this.logger.warn({ groupId, memberId, damaged, records: { spec: spec !== undefined, target: target !== undefined, assignment: assignment !== undefined } }, 'dropped a replayed member (damaged partition, incomplete records, or a conflict with another member)');
+    }
+    if (holdMs > 0) {
+      this.holds.set(groupId, nowMs + holdMs);
+      this.logger.warn({ groupId, holdMs }, 'holding the group\'s partitions until the dropped members\' sessions have passed');
+    }
+    return group;
+  }
+
+  /** True once when the group's hold has passed (the first heartbeat after it reconciles the group). */
+  private holdEnded(group: Group, nowMs: number): boolean {
+    const untilMs = this.holds.get(group.groupId);
+    if (untilMs === undefined || nowMs < untilMs) return false;
+    this.holds.delete(group.groupId);
+    return true;
+  }
+
   async heartbeat(request: HeartbeatRequest, cancelled: AbortSignal): Promise<HeartbeatResponse> {
     this.checkOpen();
     const checked = checkHeartbeat(request, this.config);
@@ -124,10 +192,12 @@ export class GroupCoordinator {
     }
     member.ackedEpoch = checked.memberEpoch;
     member.lastHeartbeatMs = nowMs;
+    const specBefore = member.spec;
     const reshaped = group.updateSpec(member, checked.spec);
     const released = checked.memberEpoch >= member.revocationEpoch && group.confirm(member, checked.owned);
     if (reshaped) this.retarget(group);
-    if (reshaped || released) this.reconcile(group, nowMs);
+    if (reshaped || released || this.holdEnded(group, nowMs)) this.reconcile(group, nowMs);
+    else if (storedSpecChanged(specBefore, member.spec)) this.membership.write(group);
     if (checked.memberEpoch !== member.epoch || checked.maxWaitMs === 0) return this.answer(group, member);
     await this.park(member, Math.min(checked.maxWaitMs, this.intervalFor(member)), cancelled);
     this.checkOpen();
@@ -137,7 +207,7 @@ export class GroupCoordinator {
     return this.answer(group, member);
   }
 
-  private join(checked: CheckedHeartbeat, nowMs: number): HeartbeatResponse {
+  private join(checked: CheckedHeartbeat, nowMs: number): Promise<HeartbeatResponse> {
     let group = this.groups.get(checked.groupId);
     if (group === undefined || group.members.size === 0) {
       const active = this.activeGroups();
@@ -165,8 +235,10 @@ export class GroupCoordinator {
     return this.answer(group, member);
   }
 
-  private leave(group: Group, member: GroupMember, nowMs: number, reason: RemovalReason): HeartbeatResponse {
+  /** Answered once the leave is durable: a restart must not bring back a member that was told it left. */
+  private async leave(group: Group, member: GroupMember, nowMs: number, reason: RemovalReason): Promise<HeartbeatResponse> {
     this.remove(group, member, nowMs, reason);
+    await this.membership.durable(group);
     return { memberId: member.memberId, memberEpoch: LEAVE_EPOCH, heartbeatIntervalMs: this.intervalFor(member), assignment: [], pendingPartitions: [] };
   }
 
@@ -174,11 +246,11 @@ export class GroupCoordinator {
    * A static member going away for less than its session timeout keeps its partitions: it stays
    * a member, and its session timeout (counted from now) removes it unless it comes back.
    */
-  private leaveForNow(group: Group, member: GroupMember, nowMs: number): HeartbeatResponse {
+  private leaveForNow(group: Group, member: GroupMember, nowMs: number): Promise<HeartbeatResponse> {
     if (member.spec.instanceId === null) return this.leave(group, member, nowMs, 'left');
     member.lastHeartbeatMs = nowMs;
     this.wakeParked(member);
-    return { memberId: member.memberId, memberEpoch: STATIC_LEAVE_EPOCH, heartbeatIntervalMs: this.intervalFor(member), assignment: [], pendingPartitions: [] };
+    return Promise.resolve({ memberId: member.memberId, memberEpoch: STATIC_LEAVE_EPOCH, heartbeatIntervalMs: this.intervalFor(member), assignment: [], pendingPartitions: [] });
   }
 
   private remove(group: Group, member: GroupMember, nowMs: number, reason: RemovalReason): void {
@@ -186,6 +258,7 @@ export class GroupCoordinator {
     this.wakeParked(member);
     this.logger.info({ groupId: group.groupId, memberId: member.memberId, reason, members: group.members.size }, 'member left the group');
     if (group.members.size === 0) {
+      this.membership.write(group);
       // Kept while it has offsets (describe, reset); otherwise there is nothing left of it.
       this.forgetIfGone(group.groupId);
       return;
@@ -194,14 +267,21 @@ export class GroupCoordinator {
     this.reconcile(group, nowMs);
   }
 
-  private answer(group: Group, member: GroupMember): HeartbeatResponse {
-    return {
+  /**
+   * The member's state now, sent once it is durable. Every change was written when it happened,
+   * so waiting for the writes issued so far covers this state (a later change may come with a
+   * later answer; a member may hold any epoch up to the current one).
+   */
+  private async answer(group: Group, member: GroupMember): Promise<HeartbeatResponse> {
+    const response: HeartbeatResponse = {
       memberId: member.memberId,
       memberEpoch: member.epoch,
       heartbeatIntervalMs: this.intervalFor(member),
       assignment: toTopicPartitionLists(member.announced),
       pendingPartitions: toTopicPartitionLists(group.pendingOf(member)),
     };
+    await this.membership.durable(group);
+    return response;
   }
 
   /** Three heartbeats per session at least, so one lost heartbeat never ends a session. */
@@ -213,10 +293,16 @@ export class GroupCoordinator {
     group.computeTarget((topic) => this.topics.partitionCount(topic));
   }
 
-  /** Reconciles the group (unless partitions are still held back after start) and wakes the members that moved. */
+  /**
+   * Reconciles the group (unless partitions are still held back after start), writes what
+   * changed (the membership change that led here too), and wakes the members that moved: their
+   * answers wait for the write.
+   */
   private reconcile(group: Group, nowMs: number): void {
-    if (nowMs - this.startedAtMs < this.config.initialAssignmentDelayMs) return;
-    for (const moved of group.reconcileAll(nowMs)) this.wakeParked(moved);
+    const held = nowMs - this.startedAtMs < this.config.initialAssignmentDelayMs || nowMs < (this.holds.get(group.groupId) ?? -Infinity);
+    const moved = held ? [] : group.reconcileAll(nowMs);
+    this.membership.write(group);
+    for (const member of moved) this.wakeParked(member);
   }
 
   private reconcileEverything(): void {
@@ -393,4 +479,9 @@ export class GroupCoordinator {
   private checkOpen(): void {
     if (this.closed) throw new RunnelError('BROKER_SHUTTING_DOWN');
   }
+}
+
+/** Whether a heartbeat changed a stored part of the spec that does not reshape the group. */
+function storedSpecChanged(before: MemberSpec, after: MemberSpec): boolean {
+  return before.clientId !== after.clientId || before.sessionTimeoutMs !== after.sessionTimeoutMs || before.rebalanceTimeoutMs !== after.rebalanceTimeoutMs;
 }

@@ -93,6 +93,11 @@ export class Group {
   assignorName: AssignorName = 'uniform';
   /** When the group last had no members (creation time for a new group). */
   emptySinceMs: number;
+  /**
+   * Members (ids) whose stored state (group-records.ts: spec, target, epochs, assignment) may
+   * have changed since the last takeChanged(), so that only they are encoded and compared.
+   */
+  private readonly changed = new Set<string>();
 
   constructor(
     readonly groupId: string,
@@ -115,6 +120,18 @@ export class Group {
     const topics = new Set<string>();
     for (const member of this.members.values()) for (const topic of member.spec.subscribedTopics) topics.add(topic);
     return [...topics].sort();
+  }
+
+  /** The members changed since the last call (removed ones included), and forgets them. */
+  takeChanged(): string[] {
+    const out = [...this.changed];
+    this.changed.clear();
+    return out;
+  }
+
+  /** Marks a member id as changed (one dropped at replay, so its records are tombstoned). */
+  touch(memberId: string): void {
+    this.changed.add(memberId);
   }
 
   targetOf(memberId: string): ReadonlySet<TpKey> {
@@ -159,6 +176,7 @@ export class Group {
     // Epoch 1 even with nothing assigned yet: epoch 0 on a heartbeat means "join".
     member.bumpEpoch();
     this.members.set(spec.memberId, member);
+    this.changed.add(spec.memberId);
     if (spec.instanceId !== null) this.byInstance.set(spec.instanceId, spec.memberId);
     this.groupEpoch++;
     return { member, changed: true, replaced: null };
@@ -168,13 +186,41 @@ export class Group {
   updateSpec(member: GroupMember, spec: MemberSpec): boolean {
     const changed = !sameTopics(member.spec.subscribedTopics, spec.subscribedTopics) || member.spec.assignor !== spec.assignor;
     member.spec = { ...spec, instanceId: member.spec.instanceId };
+    this.changed.add(member.memberId);
     if (changed) this.groupEpoch++;
     return changed;
+  }
+
+  /**
+   * Puts back a member replayed from the offsets topic after a restart (group-records.ts): its
+   * epochs, owned and announced partitions and target as stored; its session starts at `nowMs`,
+   * and so does its rebalance timeout when it is still revoking. Refused (false, nothing
+   * changed) when it would break an invariant: a partition it owns has an owner already, or its
+   * instance id is taken.
+   */
+  restoreMember(spec: MemberSpec, assignment: { epoch: number; ackedEpoch: number; revocationEpoch: number; owned: ReadonlySet<TpKey>; announced: ReadonlySet<TpKey> }, target: ReadonlySet<TpKey>, nowMs: number): boolean {
+    if (this.members.has(spec.memberId) || assignment.epoch < 1) return false;
+    if (spec.instanceId !== null && this.byInstance.has(spec.instanceId)) return false;
+    for (const key of assignment.owned) if (this.owners.has(key)) return false;
+    const member = new GroupMember(spec, nowMs);
+    member.epoch = assignment.epoch;
+    member.ackedEpoch = Math.min(assignment.ackedEpoch, assignment.epoch);
+    member.revocationEpoch = Math.min(assignment.revocationEpoch, assignment.epoch);
+    member.owned = new Set(assignment.owned);
+    member.announced = intersection(assignment.announced, member.owned);
+    member.revokeSinceMs = member.revoking.size > 0 ? nowMs : null;
+    this.members.set(spec.memberId, member);
+    for (const key of member.owned) this.owners.set(key, spec.memberId);
+    if (spec.instanceId !== null) this.byInstance.set(spec.instanceId, spec.memberId);
+    this.target.set(spec.memberId, new Set(target));
+    this.changed.add(spec.memberId);
+    return true;
   }
 
   /** Removes a member and frees what it owned. */
   remove(member: GroupMember, nowMs: number): void {
     if (this.members.get(member.memberId) !== member) return;
+    this.changed.add(member.memberId);
     for (const key of member.owned) if (this.owners.get(key) === member.memberId) this.owners.delete(key);
     this.members.delete(member.memberId);
     if (member.spec.instanceId !== null && this.byInstance.get(member.spec.instanceId) === member.memberId) this.byInstance.delete(member.spec.instanceId);
@@ -196,6 +242,7 @@ export class Group {
       if (this.owners.get(key) === member.memberId) this.owners.delete(key);
       released = true;
     }
+    if (released) this.changed.add(member.memberId);
     if (member.revoking.size === 0) member.revokeSinceMs = null;
     return released;
   }
@@ -221,6 +268,7 @@ export class Group {
       target.set(memberId, keys);
     }
     this.target = target;
+    for (const memberId of this.members.keys()) this.changed.add(memberId);
   }
 
   /**
@@ -235,6 +283,7 @@ export class Group {
       for (const member of this.members.values()) {
         if (this.reconcile(member, nowMs)) {
           changed.add(member);
+          this.changed.add(member.memberId);
           moved = true;
         }
       }
@@ -293,6 +342,7 @@ export class Group {
     if (target !== undefined) this.target.set(member.memberId, target);
     this.members.delete(previous.memberId);
     this.members.set(member.memberId, member);
+    this.changed.add(previous.memberId).add(member.memberId);
     this.byInstance.set(member.spec.instanceId!, member.memberId);
   }
 }

@@ -33,6 +33,16 @@ import { parseTpKey, tpKey, type TpKey } from './topic-partition.js';
 export const OFFSETS_TOPIC = '__consumer_offsets';
 const RECORD_VERSION = 1;
 
+/**
+ * Records of the offsets topic that are not offsets (group membership, group-records.ts): load()
+ * hands every record to it first; it answers true for the records it owns.
+ */
+export interface OtherRecordReplay {
+  replay(key: Buffer | null, value: Buffer | null): boolean;
+  /** A batch of the partition was skipped at load (damaged): its groups' other records cannot be trusted. */
+  partitionDamaged?(partition: number): void;
+}
+
 /** The internal topic as the coordinator needs it; the broker implements it over its logs. */
 export interface OffsetLog {
   /** Partitions of the topic, or null while it does not exist. */
@@ -84,12 +94,16 @@ export class OffsetStore {
   private readonly inFlight = new Map<string, number>();
   private sequence = 0;
   private topicPartitions: number | null;
+  /** The topic's creation by appendRecords, shared so that their appends keep call order. */
+  private creating: Promise<number> | null = null;
 
   constructor(
     private readonly log: OffsetLog,
     /** Partitions to create the topic with (an existing topic keeps its own count). */
     private readonly partitionsWanted: number,
     private readonly logger: Logger,
+    /** Where records that are not offsets go at load(). */
+    private readonly otherRecords: OtherRecordReplay | null = null,
   ) {
     this.topicPartitions = log.partitionCount();
   }
@@ -198,6 +212,25 @@ export class OffsetStore {
   }
 
   /**
+   * Appends other records of a group (membership, group-records.ts) to the group's partition;
+   * resolves once they are durable. Calls reach the log in call order, also while the topic is
+   * being created, so that a crash keeps a prefix of them.
+   */
+  async appendRecords(groupId: string, records: RecordInput[]): Promise<void> {
+    if (this.topicPartitions === null) {
+      this.creating ??= this.log.create(this.partitionsWanted).then(
+        (partitions) => (this.topicPartitions = partitions),
+        (err: unknown) => {
+          this.creating = null;
+          throw err;
+        },
+      );
+      await this.creating;
+    }
+    await this.append(groupId, records, () => undefined);
+  }
+
+  /**
    * Appends one batch; once it is durable, `apply` runs with the append's sequence. Removal
    * sequences are remembered while the group has appends in flight, so an older commit that
    * becomes durable after a newer tombstone cannot bring the offset back.
@@ -220,6 +253,7 @@ export class OffsetStore {
   }
 
   private replay(key: Buffer | null, value: Buffer | null): boolean {
+    if (this.otherRecords?.replay(key, value) === true) return true;
     const parsed = parseKey(key);
     if (parsed === null) return false;
     const { groupId, topic, partition } = parsed;

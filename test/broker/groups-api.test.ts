@@ -93,8 +93,10 @@ describe('Groups: committed offsets', () => {
       [0, 7],
       [1, -1],
     ]);
-    // Membership did not survive: the old member is unknown and must join again.
-    expect((await heartbeat(second.clients, { memberId: 'a', memberEpoch: a2.memberEpoch })).error?.code).toBe('UNKNOWN_MEMBER_ID');
+    // Membership survives too (finding 17): a is still a member, at its epoch, with its partitions.
+    const back = await heartbeat(second.clients, { memberId: 'a', memberEpoch: a2.memberEpoch, ownedPartitions: [{ topic: 't', partitions: keptByA }] });
+    expect(back.error ?? null).toBeNull();
+    expect([back.memberEpoch, partitionsOf(back)]).toEqual([a2.memberEpoch, keptByA]);
   });
 
   it('closes the internal offsets topic to clients but lets them read it', async () => {
