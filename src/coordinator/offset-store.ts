@@ -118,6 +118,7 @@ export class OffsetStore {
         for await (const chunk of this.log.read(p)) this.replayChunk(p, chunk, report);
       } catch (err) {
         report.unreadablePartitions++;
+        this.otherRecords?.partitionDamaged?.(p);
         this.logger.error({ err, partition: p }, `${OFFSETS_TOPIC}-${p} could not be read to its end: offsets committed after that point are not loaded`);
       }
     }
@@ -135,6 +136,8 @@ export class OffsetStore {
       if ('problem' in checked) {
         const offset = readBaseOffset(chunk, at);
         report.skippedBatches++;
+        // It may have held membership records (group-records.ts): those groups are distrusted.
+        this.otherRecords?.partitionDamaged?.(partition);
         this.logger.error(
           { file: this.log.fileOf(partition, offset), offset, partition, problem: checked.problem },
           `skipped a corrupt batch of ${OFFSETS_TOPIC}: the groups in it keep what the other records say`,

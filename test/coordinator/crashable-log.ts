@@ -22,6 +22,10 @@ export class CrashableLog implements OffsetLog {
     return this.partitions?.length ?? null;
   }
 
+  fileOf(partition: number, offset: number): string {
+    return `memory:${partition}@${offset}`;
+  }
+
   create(partitions: number): Promise<number> {
     this.partitions ??= Array.from({ length: partitions }, () => ({ batches: [], durable: 0 }));
     return Promise.resolve(this.partitions.length);
