@@ -178,7 +178,8 @@ export function checkBatch(
   if (codec !== Codec.None && codec !== Codec.Lz4) return { problem: 'unknown-codec', sizeBytes };
   const recordCount = buf.readInt32BE(pos + Pos.recordCount);
   const lastOffsetDelta = readLastOffsetDelta(buf, pos);
-  if (recordCount < 1 || lastOffsetDelta < 0) return { problem: 'record-count-mismatch', sizeBytes };
+  // recordCount 0 is an empty batch, which only compaction writes (non-dense): see record-batch.ts.
+  if (recordCount < 0 || lastOffsetDelta < 0) return { problem: 'record-count-mismatch', sizeBytes };
   const dense = options.denseOffsets ?? true;
   if (dense ? recordCount !== lastOffsetDelta + 1 : recordCount > lastOffsetDelta + 1) {
     return { problem: 'record-count-mismatch', sizeBytes };

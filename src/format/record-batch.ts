@@ -164,6 +164,35 @@ export function encodeRecordBatch(input: RecordBatchInput): Buffer {
   return out;
 }
 
+/**
+ * A batch without records (recordCount 0, no records section, codec none): what compaction keeps
+ * of a batch whose records it all removed while that batch holds an idempotent producer's last
+ * sequence, as Kafka does, so the producer's state can still be rebuilt from the log. Offsets,
+ * producer fields and timestamps are the original batch's. Only non-dense (compacted) logs hold
+ * one; produce refuses it (recordCount must be lastOffsetDelta + 1).
+ */
+export function encodeEmptyBatch(header: Pick<BatchHeader, 'baseOffset' | 'lastOffsetDelta' | 'partitionLeaderEpoch' | 'producerId' | 'producerEpoch' | 'baseSequence' | 'baseTimestampMs' | 'maxTimestampMs' | 'attributes'>): Buffer {
+  const out = Buffer.alloc(BATCH_HEADER_BYTES);
+  writeHeader(out, {
+    baseOffset: header.baseOffset,
+    codec: Codec.None,
+    // The codec bits go (there is nothing to compress); timestamp type and flags stay.
+    attributes: header.attributes & ~Attr.codecMask,
+    partitionLeaderEpoch: header.partitionLeaderEpoch,
+    producerId: header.producerId,
+    producerEpoch: header.producerEpoch,
+    baseSequence: header.baseSequence,
+    lastOffsetDelta: header.lastOffsetDelta,
+    baseTimestampMs: header.baseTimestampMs,
+    maxTimestampMs: header.maxTimestampMs,
+    nowMs: header.maxTimestampMs,
+    recordCount: 0,
+    bodySizes: new Int32Array(0),
+    recordsBytes: 0,
+  });
+  return out;
+}
+
 function tooLarge(recordsBytes: number): RunnelError {
   return new RunnelError('BATCH_TOO_LARGE', `records take ${recordsBytes} bytes, at most ${MAX_RECORDS_BYTES} fit a batch`);
 }

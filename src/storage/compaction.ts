@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
-import { decodeRecordBatch, encodeRecordBatch, type DecodedBatch } from '../format/record-batch.js';
+import { decodeRecordBatch, encodeEmptyBatch, encodeRecordBatch, type DecodedBatch } from '../format/record-batch.js';
 import { fsyncDirSync, writeFullySync } from './file-io.js';
 import type { PartitionLog } from './partition-log.js';
 import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, Segment, TIME_INDEX_SUFFIX, segmentFileName } from './segment.js';
@@ -41,10 +41,10 @@ export async function compactLog(log: PartitionLog, options: CompactionOptions):
   // Sealed segments must be fsync'd (with their indexes) before their files are replaced.
   await log.flush();
   const sealed = log.closedSegments();
-  const { latest, mappedSegments } = await newestOffsetPerKey(sealed, options.maxKeys ?? MAX_KEYS_DEFAULT);
+  const map = await newestOffsetPerKey(sealed, options.maxKeys ?? MAX_KEYS_DEFAULT);
   const tombstoneHorizonMs = options.nowMs - log.config.deleteRetentionMs;
-  for (const segment of sealed.slice(0, mappedSegments)) {
-    const rewritten = await rewriteSegment(log, segment, latest, tombstoneHorizonMs);
+  for (const segment of sealed.slice(0, map.mappedSegments)) {
+    const rewritten = await rewriteSegment(log, segment, map, tombstoneHorizonMs);
     if (rewritten === null) continue;
     result.segmentsRewritten++;
     result.recordsRemoved += rewritten.recordsRemoved;
@@ -70,18 +70,28 @@ function keyOf(key: Buffer): string {
   return key.toString('latin1');
 }
 
-async function newestOffsetPerKey(segments: readonly Segment[], maxKeys: number): Promise<{ latest: Map<string, number>; mappedSegments: number }> {
+/** What the first pass learns: each key's newest offset, and each producer's newest batch. */
+interface CompactionMap {
+  latest: Map<string, number>;
+  /** Base offset of the newest batch of each idempotent producer in the mapped segments. */
+  lastBatchOfProducer: Map<number, number>;
+  mappedSegments: number;
+}
+
+async function newestOffsetPerKey(segments: readonly Segment[], maxKeys: number): Promise<CompactionMap> {
   const latest = new Map<string, number>();
+  const lastBatchOfProducer = new Map<number, number>();
   let mappedSegments = 0;
   for (const segment of segments) {
     for await (const { batch } of decodedBatches(segment)) {
+      if (batch.producerId >= 0) lastBatchOfProducer.set(batch.producerId, batch.baseOffset);
       if (batch.control) continue;
       for (const record of batch.records) if (record.key !== null) latest.set(keyOf(record.key), record.offset);
     }
     mappedSegments++;
     if (latest.size >= maxKeys) break;
   }
-  return { latest, mappedSegments };
+  return { latest, lastBatchOfProducer, mappedSegments };
 }
 
 interface Rewrite {
@@ -90,7 +100,8 @@ interface Rewrite {
   bytesAfter: number;
 }
 
-async function rewriteSegment(log: PartitionLog, segment: Segment, latest: Map<string, number>, tombstoneHorizonMs: number): Promise<Rewrite | null> {
+async function rewriteSegment(log: PartitionLog, segment: Segment, map: CompactionMap, tombstoneHorizonMs: number): Promise<Rewrite | null> {
+  const { latest, lastBatchOfProducer } = map;
   const cleanedFile = path.join(log.dir, segmentFileName(segment.baseOffset, LOG_SUFFIX + CLEANED_SUFFIX));
   const fd = fs.openSync(cleanedFile, 'w');
   let position = 0;
@@ -99,8 +110,8 @@ async function rewriteSegment(log: PartitionLog, segment: Segment, latest: Map<s
     for await (const { bytes, batch } of decodedBatches(segment)) {
       const kept = batch.control ? batch.records : batch.records.filter((r) => keep(r, batch, latest, tombstoneHorizonMs));
       recordsRemoved += batch.records.length - kept.length;
-      if (kept.length === 0) continue;
-      const out = kept.length === batch.records.length ? bytes : reencode(batch, kept);
+      const out = kept.length > 0 ? (kept.length === batch.records.length ? bytes : reencode(batch, kept)) : emptied(bytes, batch, lastBatchOfProducer);
+      if (out === null) continue;
       writeFullySync(fd, out, position);
       position += out.length;
     }
@@ -113,6 +124,16 @@ async function rewriteSegment(log: PartitionLog, segment: Segment, latest: Map<s
     return null;
   }
   return swapIn(log, segment, cleanedFile) ? { recordsRemoved, bytesBefore: segment.sizeBytes, bytesAfter: position } : null;
+}
+
+/**
+ * A batch all of whose records go: kept as an empty batch (header only) while it is its
+ * idempotent producer's newest, so the producer's last sequence survives compaction (Kafka's
+ * rule; producer state is rebuilt from batch headers); dropped otherwise.
+ */
+function emptied(bytes: Buffer, batch: DecodedBatch, lastBatchOfProducer: Map<number, number>): Buffer | null {
+  if (batch.producerId < 0 || lastBatchOfProducer.get(batch.producerId) !== batch.baseOffset) return null;
+  return batch.records.length === 0 ? bytes : encodeEmptyBatch(batch);
 }
 
 function keep(record: DecodedBatch['records'][number], batch: DecodedBatch, latest: Map<string, number>, tombstoneHorizonMs: number): boolean {

@@ -14,7 +14,7 @@ import type { ConsumerMessage, ConsumerOptions } from '../../src/client/consumer
 import { json } from '../../src/client/serialization.js';
 import { RunnelError } from '../../src/common/errors.js';
 import { Codec } from '../../src/format/batch-header.js';
-import { encodeRecordBatch, type RecordInput } from '../../src/format/record-batch.js';
+import { decodeRecordBatches, encodeRecordBatch, type RecordInput } from '../../src/format/record-batch.js';
 import { freePort, startTestBroker, stopTestBroker } from '../broker/helpers.js';
 import { makeBatch, rng } from '../storage/helpers.js';
 
@@ -588,5 +588,34 @@ describe('Consumer lag and close', () => {
     expect(() => consumer.position('t', 0)).toThrow(/closed/);
     expect(consumer.assignment()).toEqual([]);
     expect(await consumer.messages().next()).toEqual({ done: true, value: undefined });
+  });
+});
+
+describe('Consumer over a compacted log with an emptied batch', () => {
+  it.each(['subscribe', 'fetch'] as const)('%s: reads past the header-only batch compaction kept for a producer, to the log end', async (transport) => {
+    // No recent-batch cache: it would serve the batches as appended, before compaction.
+    const env = await setup({ set: ['limits.recentBatchCacheBytes=0'] });
+    await env.admin.createTopic('compacted', { partitions: 1, configs: { cleanupPolicy: 'compact', segmentBytes: '1024', maxMessageBytes: '1024' } });
+    const ids = await Promise.all([0, 1].map(() => env.connection.unary<any>('broker', 'initProducerId', { transactionalId: '', producerId: 0, producerEpoch: 0 })));
+    const [first, second] = ids.map((r) => Number(r.producerId));
+    const batch = (producerId: number, baseSequence: number, keys: string[]): Buffer =>
+      encodeRecordBatch({ producerId, producerEpoch: 0, baseSequence, records: keys.map((k) => ({ key: Buffer.from(k), value: Buffer.from(`${k}-${producerId}-${baseSequence}`), timestampMs: T0 })) });
+    await produce(env, 'compacted', 0, batch(first, 0, ['a', 'b']));
+    for (let i = 0; i < 40; i++) await produce(env, 'compacted', 0, batch(second, i * 2, ['a', 'b']));
+    const results = await env.running.broker.logs.runCompaction({ force: true });
+    expect(results[0].recordsRemoved).toBeGreaterThan(0);
+    const log = env.running.broker.partition('compacted', 0).log;
+    const head = decodeRecordBatches((await log.read(0, 1024)).bytes)[0];
+    expect([head.baseOffset, head.records.length, head.producerId]).toEqual([0, 0, first]);
+    const consumer = consumerOf(env, { transport, maxBytes: 1024 });
+    await consumer.assign([{ topic: 'compacted', partition: 0, from: 'earliest' }]);
+    const offsets: number[] = [];
+    for await (const m of consumer) {
+      offsets.push(m.offset);
+      if (m.offset === log.logEndOffset - 1) break;
+    }
+    // Offsets 0-1 (the first producer's emptied batch) are passed, never delivered.
+    expect(offsets[0]).toBeGreaterThan(1);
+    expect(offsets.at(-1)).toBe(log.logEndOffset - 1);
   });
 });
