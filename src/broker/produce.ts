@@ -2,8 +2,8 @@
  * The produce path for one partition: split the bytes into batches and check each (size, length,
  * magic, CRC, codec, record count, record walk: once, see CheckedBatch), check producer fields
  * and idempotent sequences, append, wake readers, and wait for durability when asked. Records
- * are walked, never decoded into objects. Every batch of a partition is checked (bytes, CRC, producer fields) before the
- * first is appended, so a malformed batch stores nothing; sequence checks run batch by batch,
+ * are walked, never decoded into objects. Every batch of a partition is checked (bytes, CRC,
+ * records, timestamps, producer fields) before the first is appended, so a malformed batch stores nothing; sequence checks run batch by batch,
  * so an out-of-order batch after good ones keeps the good ones (a retry finds them as
  * duplicates).
  */

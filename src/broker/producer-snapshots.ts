@@ -75,6 +75,12 @@ export function snapshotFiles(dir: string): string[] {
   return named.map((name) => path.join(dir, name));
 }
 
+/** The offset a snapshot file's name gives, or null (the legacy file names none). */
+export function snapshotOffsetOf(file: string): number | null {
+  const match = SNAPSHOT_NAME.exec(path.basename(file));
+  return match === null ? null : Number(match[1]);
+}
+
 export function removeSnapshotSync(file: string): void {
   try {
     fs.rmSync(file, { force: true });
@@ -114,8 +120,8 @@ export function readSnapshot(file: string): SnapshotRead {
   }
   const why = validatePayload(payload);
   if (why !== null) return bad(why);
-  const match = SNAPSHOT_NAME.exec(path.basename(file));
-  if (match !== null && Number(match[1]) !== (payload as SnapshotPayload).offset) return bad(`its name says offset ${Number(match[1])}, its payload ${(payload as SnapshotPayload).offset}`);
+  const named = snapshotOffsetOf(file);
+  if (named !== null && named !== (payload as SnapshotPayload).offset) return bad(`its name says offset ${named}, its payload ${(payload as SnapshotPayload).offset}`);
   return { payload: payload as SnapshotPayload, problem: null };
 }
 

@@ -29,7 +29,7 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { RunnelError } from '../common/errors.js';
 import { Attr, BATCH_HEADER_BYTES, readBatchHeader } from '../format/batch-header.js';
 import type { PartitionLog } from '../storage/partition-log.js';
-import { readSnapshot, removeSnapshotSync, snapshotFiles, writeSnapshotFileSync, type SnapshotPayload } from './producer-snapshots.js';
+import { readSnapshot, removeSnapshotSync, snapshotFiles, snapshotOffsetOf, writeSnapshotFileSync, type SnapshotPayload } from './producer-snapshots.js';
 
 /** Batches kept per producer for duplicate detection (Kafka's NumBatchesToRetain). */
 export const PRODUCER_BATCHES_RETAINED = 5;
@@ -284,9 +284,13 @@ export class PartitionProducerState {
     let problem: string | null = null;
     let from = log.logStartOffset;
     let restored = false;
+    const inLog = (offset: number): boolean => offset >= log.logStartOffset && offset <= log.logEndOffset;
     for (const file of snapshotFiles(log.dir)) {
+      // Once one is restored, an older snapshot the log still covers stays as a fallback unread.
+      const named = snapshotOffsetOf(file);
+      if (restored && named !== null && inLog(named)) continue;
       const { payload, problem: unreadable } = readSnapshot(file);
-      if (payload === null || payload.offset < log.logStartOffset || payload.offset > log.logEndOffset) {
+      if (payload === null || !inLog(payload.offset)) {
         problem ??= unreadable ?? `${file}: snapshot at offset ${payload?.offset} is outside the log [${log.logStartOffset}, ${log.logEndOffset}]; ignored`;
         removeSnapshotSync(file);
       } else if (!restored) {

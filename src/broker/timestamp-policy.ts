@@ -30,8 +30,8 @@ export const DEFAULT_TIMESTAMP_POLICY: Readonly<TimestampPolicy> = Object.freeze
 
 /**
  * Checks one batch against the policy at the broker's `nowMs`. Returns the batch to append: for
- * CreateTime with a header maxTimestamp other than the records' largest, a copy corrected to it
- * (Kafka does the same), so the segment maximum that retention and the time index use is the
+ * CreateTime with a header maxTimestamp other than the records' largest, the same bytes rewritten
+ * in place to it (CheckedBatch.withMaxTimestamp; Kafka does the same), so the segment maximum that retention and the time index use is the
  * records'. LogAppendTime batches are stamped by the log at append (PartitionLog).
  */
 export function applyTimestampPolicy(batch: CheckedBatch, policy: TimestampPolicy, nowMs: number, context: ErrorContext): CheckedBatch {

@@ -24,10 +24,14 @@ export interface PartitionOffsets {
   logEndOffset: number;
 }
 
+/** Every offset below it is fsynced: the durable high watermark (one broker: the recovery point). */
+function durableHighWatermark(partition: Partition): number {
+  return Math.min(partition.log.recoveryPoint, partition.log.logEndOffset);
+}
+
 /** What this partition's consumers may read below: the durable high watermark for `durability: all`. */
 export function readableEnd(partition: Partition): number {
-  const { log } = partition;
-  return partition.topic.settings.durability === 'all' ? Math.min(log.recoveryPoint, log.logEndOffset) : log.logEndOffset;
+  return partition.topic.settings.durability === 'all' ? durableHighWatermark(partition) : partition.log.logEndOffset;
 }
 
 export function partitionOffsets(partition: Partition): PartitionOffsets {
@@ -35,7 +39,7 @@ export function partitionOffsets(partition: Partition): PartitionOffsets {
   return {
     logStartOffset: log.logStartOffset,
     highWatermark: readableEnd(partition),
-    durableHighWatermark: Math.min(log.recoveryPoint, log.logEndOffset),
+    durableHighWatermark: durableHighWatermark(partition),
     logEndOffset: log.logEndOffset,
   };
 }

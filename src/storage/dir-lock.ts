@@ -78,11 +78,10 @@ export class DirLock {
     }
     try {
       const taken = flockNonBlockingSync(fd, 'exclusive', file);
-      const owner = readOwnerSync(file);
-      if (taken === false || (taken === 'no-flock' && ownerIsAliveElsewhere(owner))) {
+      if (taken === false || (taken === 'no-flock' && ownerIsAliveElsewhere(readOwnerSync(file)))) {
         throw new RunnelError(
           'STORAGE_ERROR',
-          `data directory ${dataDir} is locked by another process (${describeOwner(owner)}); ` +
+          `data directory ${dataDir} is locked by another process (${describeOwner(readOwnerSync(file))}); ` +
             'two brokers must never share a data directory: stop the other one, or give this one another --data',
         );
       }
@@ -121,9 +120,8 @@ export function probeDirLockSync(dataDir: string): { held: false } | { held: tru
   }
   try {
     const free = flockNonBlockingSync(fd, 'shared', file);
-    const owner = readOwnerSync(file);
-    const held = free === false || (free === 'no-flock' && ownerIsAliveElsewhere(owner));
-    return held ? { held: true, owner: describeOwner(owner) } : { held: false };
+    const held = free === false || (free === 'no-flock' && ownerIsAliveElsewhere(readOwnerSync(file)));
+    return held ? { held: true, owner: describeOwner(readOwnerSync(file)) } : { held: false };
   } finally {
     fs.closeSync(fd);
   }
